@@ -1,0 +1,245 @@
+"""Fetch Debian kernel packages through a private apt configuration kept in the cache.
+
+The host's apt sources are only read (to find its Debian mirror), never edited. Every
+index is checked against the Debian archive keyring; no source is ever marked trusted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from vm.errors import UserError
+
+KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
+# How long a resolved "newest kernel of SUITE" is trusted before the indexes are refreshed.
+INDEX_MAX_AGE_S = 24 * 3600
+
+# suite -> (main-archive suites, security suites)
+SUITES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "bullseye": (("bullseye", "bullseye-updates"), ("bullseye-security",)),
+    "bookworm": (("bookworm", "bookworm-updates"), ("bookworm-security",)),
+    "bookworm-backports": (("bookworm-backports",), ()),
+    "trixie": (("trixie", "trixie-updates"), ("trixie-security",)),
+    "sid": (("sid",), ()),
+}
+META_PACKAGE = "linux-image-amd64"
+KERNEL_PACKAGE = re.compile(r"^linux-(image|binary|modules|base)-\d[\w.+~-]*$")
+
+
+@dataclass(frozen=True)
+class DebianKernel:
+    suite: str
+    meta_version: str
+    packages: tuple[str, ...]  # "name=version"
+    root: str  # extracted tree
+
+
+def host_mirrors() -> tuple[str, str | None]:
+    """The host's Debian mirror and security mirror, read from its apt sources."""
+    main = os.environ.get("COLLAPSE_DEBIAN_MIRROR")
+    security = os.environ.get("COLLAPSE_DEBIAN_SECURITY_MIRROR")
+    uris: list[str] = []
+    for path in [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]:
+        if not path.is_file() or path.suffix not in ("", ".list", ".sources"):
+            continue
+        for line in path.read_text(errors="replace").splitlines():
+            line = line.split("#", 1)[0].strip()
+            if line.startswith("URIs:"):
+                uris += line.split()[1:]
+            elif line.startswith("deb "):
+                uris += [w for w in line.split() if "://" in w][:1]
+    for uri in uris:
+        stripped = uri.rstrip("/")
+        if main is None and stripped.endswith("/debian"):
+            main = stripped
+        if security is None and stripped.endswith("/debian-security"):
+            security = stripped
+    if main is None:
+        raise UserError(
+            "no Debian mirror found in the host's apt sources; set COLLAPSE_DEBIAN_MIRROR=URL"
+        )
+    return main, security
+
+
+class PrivateApt:
+    """apt-get/apt-cache confined to CACHE/apt/SUITE: own sources, lists, status and archives."""
+
+    def __init__(self, cache: Path, suite: str) -> None:
+        if suite not in SUITES:
+            raise UserError(
+                f"unknown Debian suite {suite!r}; use one of: {', '.join(SUITES)}"
+            )
+        self.suite = suite
+        self.dir = cache / "apt" / suite
+        self.sources = self.dir / "sources.list"
+        self.lists = self.dir / "lists"
+        self.stamp = self.dir / "updated"
+
+    def _options(self) -> list[str]:
+        opts = {
+            "Dir::Etc::SourceList": str(self.sources),
+            "Dir::Etc::SourceParts": str(self.dir / "empty"),
+            "Dir::Etc::Preferences": str(self.dir / "empty" / "preferences"),
+            "Dir::Etc::PreferencesParts": str(self.dir / "empty"),
+            "Dir::State": str(self.dir / "state"),
+            "Dir::State::Lists": str(self.lists),
+            "Dir::State::status": str(self.dir / "status"),
+            "Dir::Cache": str(self.dir / "cache"),
+            "APT::Architecture": "amd64",
+            "APT::Architectures": "amd64",
+            "Debug::NoLocking": "1",
+            # Downloads land in a directory owned by root; apt's sandbox user cannot write there.
+            "APT::Sandbox::User": "root",
+        }
+        return [arg for key, value in opts.items() for arg in ("-o", f"{key}={value}")]
+
+    def _write_config(self) -> None:
+        main, security = host_mirrors()
+        mains, securities = SUITES[self.suite]
+        lines = [f"deb [signed-by={KEYRING}] {main} {s} main" for s in mains]
+        if security:
+            lines += [f"deb [signed-by={KEYRING}] {security} {s} main" for s in securities]
+        for sub in ("empty", "state", "cache/archives/partial", "lists/partial"):
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        (self.dir / "status").touch()
+        self.sources.write_text("\n".join(lines) + "\n")
+
+    def run(self, tool: str, *args: str, cwd: Path | None = None) -> str:
+        proc = subprocess.run(
+            [tool, *self._options(), *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "LC_ALL": "C"},
+        )
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+            raise UserError(f"{tool} {' '.join(args)} failed for {self.suite}: {last}")
+        return proc.stdout
+
+    def fresh(self) -> bool:
+        return self.stamp.exists() and time.time() - self.stamp.stat().st_mtime < INDEX_MAX_AGE_S
+
+    def update(self) -> None:
+        if not KEYRING.exists():
+            raise UserError(f"{KEYRING} missing; install it with: apt-get install debian-archive-keyring")
+        self._write_config()
+        out = self.run("apt-get", "update", "-q", "-o", "APT::Update::Error-Mode=any")
+        if re.search(r"^(W|E): .*(NO_PUBKEY|not signed|BADSIG)", out, re.M):
+            raise UserError(f"Debian {self.suite} indexes failed signature checks")
+        self.stamp.touch()
+
+    def candidate(self, package: str) -> dict[str, str]:
+        return parse_control(self.run("apt-cache", "show", "--no-all-versions", package))
+
+    def download(self, package: str, version: str, dest: Path) -> Path:
+        self.run("apt-get", "download", "-q", f"{package}={version}", cwd=dest)
+        (deb,) = dest.glob(f"{package}_*.deb")
+        return deb
+
+
+def parse_control(text: str) -> dict[str, str]:
+    """The first stanza of a Debian control text, continuation lines folded."""
+    fields: dict[str, str] = {}
+    key = ""
+    for line in text.splitlines():
+        if not line.strip():
+            if fields:
+                break
+            continue
+        if line[0].isspace() and key:
+            fields[key] += " " + line.strip()
+        elif ":" in line:
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+    return fields
+
+
+def kernel_dependencies(depends: str) -> list[str]:
+    """Kernel package names among a Depends field (first alternative of each)."""
+    names = []
+    for clause in depends.split(","):
+        name = clause.split("|")[0].split("(")[0].split(":")[0].strip()
+        if KERNEL_PACKAGE.match(name):
+            names.append(name)
+    return names
+
+
+def resolve(cache: Path, suite: str, offline: bool = False) -> DebianKernel:
+    """The newest amd64 kernel of SUITE, downloaded and extracted under the cache."""
+    apt = PrivateApt(cache, suite)
+    record = cache / "debian" / f"{suite}.json"
+    if record.exists() and (offline or apt.fresh()):
+        known = DebianKernel(**{**json.loads(record.read_text())})
+        if Path(known.root, ".complete").exists():
+            return DebianKernel(**{**asdict(known), "packages": tuple(known.packages)})
+    if offline:
+        raise UserError(f"debian:{suite} is not in the cache; run once with network access")
+    apt.update()
+    meta = apt.candidate(META_PACKAGE)
+    wanted: dict[str, str] = {}
+    queue = kernel_dependencies(meta.get("Depends", ""))
+    while queue:
+        name = queue.pop(0)
+        if name in wanted:
+            continue
+        fields = apt.candidate(name)
+        wanted[name] = fields["Version"]
+        queue += kernel_dependencies(fields.get("Depends", ""))
+    if not wanted:
+        raise UserError(f"{META_PACKAGE} in {suite} names no kernel package")
+    # All packages of one kernel share its ABI name and version: one cache entry per build.
+    entry_name = "+".join(sorted({f"{n.split('-', 2)[2]}_{v}" for n, v in wanted.items()}))
+    root = cache / "kernels" / "debian" / entry_name
+    if not (root / ".complete").exists():
+        _extract(apt, wanted, root)
+    kernel = DebianKernel(
+        suite=suite,
+        meta_version=meta["Version"],
+        packages=tuple(f"{n}={v}" for n, v in sorted(wanted.items())),
+        root=str(root),
+    )
+    record.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(record, json.dumps(asdict(kernel), indent=1))
+    return kernel
+
+
+def _extract(apt: PrivateApt, wanted: dict[str, str], root: Path) -> None:
+    """Download and unpack into a temporary directory, then rename: never a half-written entry."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root.parent, prefix=".partial-") as tmp:
+        staging = Path(tmp) / "root"
+        debs = Path(tmp) / "debs"
+        debs.mkdir()
+        for name, version in wanted.items():
+            deb = apt.download(name, version, debs)
+            subprocess.run(["dpkg-deb", "-x", str(deb), str(staging)], check=True)
+        for moddir in _module_dirs(staging):
+            subprocess.run(["depmod", "-b", str(moddir.parents[2]), moddir.name], check=True)
+        (staging / ".complete").write_text("\n".join(f"{n}={v}" for n, v in wanted.items()) + "\n")
+        if root.exists():
+            shutil.rmtree(root)
+        staging.rename(root)
+
+
+def _module_dirs(root: Path) -> list[Path]:
+    """lib/modules/RELEASE directories (usr-merged or not) under an extracted package root."""
+    dirs = []
+    for base in (root / "lib" / "modules", root / "usr" / "lib" / "modules"):
+        if base.is_dir():
+            dirs += [d for d in base.iterdir() if d.is_dir() and (d / "kernel").is_dir()]
+    return dirs
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

@@ -1,0 +1,160 @@
+"""Kernel builds under test: parse a --kernel SPEC, find image, modules and config, identify the build."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vm import debian
+from vm.errors import UserError
+
+DEFAULT_KERNELS = ("debian:bullseye", "debian:bookworm", "debian:bookworm-backports", "debian:sid")
+
+Version = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class Kernel:
+    spec: str  # as given on the command line
+    label: str  # short column name: the Debian suite, or the release
+    release: str  # uname -r
+    version: Version  # upstream version the rules are keyed on
+    build_id: str  # first 12 hex digits of the image's sha256
+    image: Path
+    tree: Path | None  # a built kernel tree: vng runs from there and uses its modules
+    config: dict[str, str] = field(compare=False, repr=False)
+    banner: str = field(compare=False, default="")
+
+    @property
+    def name(self) -> str:
+        """Unique column id: label plus build id."""
+        return f"{self.label}@{self.build_id}"
+
+    def has(self, option: str) -> bool:
+        return self.config.get(option) in ("y", "m")
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "spec": self.spec,
+            "label": self.label,
+            "release": self.release,
+            "version": ".".join(map(str, self.version)),
+            "build_id": self.build_id,
+            "image": str(self.image),
+            "banner": self.banner,
+        }
+
+
+def parse_version(text: str) -> Version:
+    """'6.1.0-56-amd64' -> (6, 1, 0); missing parts count as 0."""
+    match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
+    if not match:
+        raise ValueError(f"no kernel version in {text!r}")
+    return (int(match[1]), int(match[2]), int(match[3] or 0))
+
+
+def image_banner(image: Path) -> str:
+    """The version string of an x86 bzImage, from its boot-protocol header."""
+    try:
+        with image.open("rb") as f:
+            head = f.read(0x10000)
+    except OSError as err:
+        raise UserError(f"cannot read kernel image {image}: {err.strerror}") from err
+    if len(head) < 0x210 or head[0x202:0x206] != b"HdrS":
+        raise UserError(f"{image} is not an x86 kernel image (no bzImage header); pass a bzImage or vmlinuz")
+    (offset,) = struct.unpack_from("<H", head, 0x20E)
+    raw = head[offset + 0x200 : offset + 0x200 + 256]
+    return raw.split(b"\0", 1)[0].decode(errors="replace")
+
+
+def upstream_version(release: str, banner: str) -> Version:
+    """Debian's release names hide the stable version (6.1.0-56 is 6.1.192): prefer the banner's."""
+    debian_version = re.search(r"Debian (\d+\.\d+(?:\.\d+)?)", banner)
+    return parse_version(debian_version[1] if debian_version else release)
+
+
+def parse_config(text: str) -> dict[str, str]:
+    config: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith("CONFIG_") and "=" in line:
+            key, _, value = line.partition("=")
+            config[key.removeprefix("CONFIG_")] = value.strip('"')
+        elif line.startswith("# CONFIG_") and line.endswith(" is not set"):
+            config[line[9:-11]] = "n"
+    return config
+
+
+def build_id(image: Path) -> str:
+    digest = hashlib.sha256()
+    with image.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:12]
+
+
+def _from_image(spec: str, image: Path, label: str | None, tree: Path | None, config_file: Path | None) -> Kernel:
+    banner = image_banner(image)
+    release = banner.split(" ", 1)[0]
+    config = parse_config(config_file.read_text()) if config_file and config_file.exists() else {}
+    return Kernel(
+        spec=spec,
+        label=label or release,
+        release=release,
+        version=upstream_version(release, banner),
+        build_id=build_id(image),
+        image=image,
+        tree=tree,
+        config=config,
+        banner=banner,
+    )
+
+
+def _modules_root(image: Path) -> Path | None:
+    """The lib/modules or usr/lib/modules directory above an image, as vng -r looks for it."""
+    for parent in image.resolve().parents:
+        for candidate in (parent / "lib" / "modules", parent / "usr" / "lib" / "modules"):
+            if candidate.is_dir():
+                return candidate
+    return None
+
+
+def _image_in_root(root: Path) -> tuple[Path, Path | None]:
+    """vmlinuz and config inside an extracted Debian package root (split or classic layout)."""
+    for image in sorted(root.glob("boot/vmlinuz-*")) + sorted(root.glob("usr/lib/modules/*/vmlinuz")):
+        release = image.name.removeprefix("vmlinuz-") if image.name != "vmlinuz" else image.parent.name
+        for config in (root / "boot" / f"config-{release}", root / "usr/lib/modules" / release / "config"):
+            if config.exists():
+                return image, config
+        return image, None
+    raise UserError(f"no vmlinuz in {root}; delete that cache entry and run again")
+
+
+def resolve(spec: str, cache: Path, offline: bool = False) -> Kernel:
+    """Turn one --kernel SPEC into a Kernel, downloading Debian packages when needed."""
+    if spec.startswith("debian:"):
+        suite = spec.split(":", 1)[1]
+        entry = debian.resolve(cache, suite, offline=offline)
+        image, config = _image_in_root(Path(entry.root))
+        return _from_image(spec, image, suite, None, config)
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise UserError(f"--kernel {spec}: no such file or directory; pass debian:SUITE, a kernel tree or a vmlinuz")
+    if path.is_dir():
+        image = path / "arch" / "x86" / "boot" / "bzImage"
+        if not image.exists() or not (path / "modules.order").exists():
+            raise UserError(f"--kernel {spec}: not a built kernel tree (needs arch/x86/boot/bzImage and modules.order); run make there first")
+        return _from_image(spec, image, None, path.resolve(), path / ".config")
+    if _modules_root(path) is None:
+        raise UserError(f"--kernel {spec}: no lib/modules or usr/lib/modules directory above the image; put its modules there")
+    release_dir = _modules_root(path)
+    kernel = _from_image(spec, path.resolve(), None, None, None)
+    config_candidates = [path.parent / f"config-{kernel.release}", path.parent / "config"]
+    if release_dir is not None:
+        config_candidates.append(release_dir / kernel.release / "config")
+    for candidate in config_candidates:
+        if candidate.exists():
+            return _from_image(spec, path.resolve(), None, None, candidate)
+    return kernel
