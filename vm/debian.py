@@ -63,9 +63,7 @@ def host_mirrors() -> tuple[str, str | None]:
         if security is None and stripped.endswith("/debian-security"):
             security = stripped
     if main is None:
-        raise UserError(
-            "no Debian mirror found in the host's apt sources; set COLLAPSE_DEBIAN_MIRROR=URL"
-        )
+        raise UserError("no Debian mirror found in the host's apt sources; set COLLAPSE_DEBIAN_MIRROR=URL")
     return main, security
 
 
@@ -74,9 +72,7 @@ class PrivateApt:
 
     def __init__(self, cache: Path, suite: str) -> None:
         if suite not in SUITES:
-            raise UserError(
-                f"unknown Debian suite {suite!r}; use one of: {', '.join(SUITES)}"
-            )
+            raise UserError(f"unknown Debian suite {suite!r}; use one of: {', '.join(SUITES)}")
         self.suite = suite
         self.dir = cache / "apt" / suite
         self.sources = self.dir / "sources.list"

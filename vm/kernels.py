@@ -30,8 +30,8 @@ class Kernel:
 
     @property
     def name(self) -> str:
-        """Unique column id: label plus build id."""
-        return f"{self.label}@{self.build_id}"
+        """Unique column id: label plus build id (vng accepts only [a-zA-Z0-9_+ /.-] in paths)."""
+        return f"{self.label}-{self.build_id}"
 
     def has(self, option: str) -> bool:
         return self.config.get(option) in ("y", "m")
@@ -145,7 +145,9 @@ def resolve(spec: str, cache: Path, offline: bool = False) -> Kernel:
     if path.is_dir():
         image = path / "arch" / "x86" / "boot" / "bzImage"
         if not image.exists() or not (path / "modules.order").exists():
-            raise UserError(f"--kernel {spec}: not a built kernel tree (needs arch/x86/boot/bzImage and modules.order); run make there first")
+            raise UserError(
+                f"--kernel {spec}: not a built kernel tree (needs arch/x86/boot/bzImage and modules.order); run make there first"
+            )
         return _from_image(spec, image, None, path.resolve(), path / ".config")
     if _modules_root(path) is None:
         raise UserError(f"--kernel {spec}: no lib/modules or usr/lib/modules directory above the image; put its modules there")

@@ -42,7 +42,9 @@ TCG_SLOWDOWN = 5.0
 
 
 def vng_command(kernel: Kernel, config: VMConfig, results_dir: Path, command: str) -> list[str]:
-    args = [config.vng, "--verbose", "--memory", config.memory, "--cpus", str(config.cpus), "--rwdir", str(results_dir)]
+    # --force-9p: Debian 12's qemu ships the C virtiofsd, which vng tries, fails to start as
+    # ("fuse: invalid argument") and then falls back to 9p after ~5 s of waiting.
+    args = [config.vng, "--verbose", "--force-9p", "--memory", config.memory, "--cpus", str(config.cpus), "--rwdir", str(results_dir)]
     if config.accel == "tcg":
         args.append("--disable-kvm")
     if kernel.tree is None:

@@ -1,0 +1,228 @@
+"""pytest glue: kernels from --kernel, cases from the rule book, one VM per kernel, a verdict per case."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reports.recorder import RECORD_KEY, Recorder
+from suites import rulebook
+from vm import accel, kernels
+from vm.errors import UserError
+from vm.machine import GuestVM, HarnessError, VMConfig
+from vm.pool import VMPool
+
+REPO = Path(__file__).resolve().parent
+KERNELS = pytest.StashKey[dict[str, kernels.Kernel]]()
+CASE_RECORD = pytest.StashKey[dict[str, object]]()
+
+
+def default_cache() -> Path:
+    return Path(os.environ.get("COLLAPSE_CACHE") or Path.home() / ".cache" / "collapse-conformance")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("collapse-conformance")
+    group.addoption(
+        "--kernel",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help=f"debian:SUITE, a built kernel tree, or a vmlinuz; repeatable (default: {' '.join(kernels.DEFAULT_KERNELS)})",
+    )
+    group.addoption("--spec", choices=rulebook.SPECS, default="upstream", help="rule set to check (default: upstream)")
+    group.addoption(
+        "--cache-dir", type=Path, default=None, help="kernels and apt state (default: $COLLAPSE_CACHE or ~/.cache/collapse-conformance)"
+    )
+    group.addoption("--run-dir", type=Path, default=None, help="where results go (default: reports/out/RUN_ID)")
+    group.addoption("--accel", choices=("auto", "kvm", "tcg"), default="auto", help="VM accelerator (default: auto, probed once per host)")
+    group.addoption("--guest-memory", default="2G", help="guest RAM (default: 2G)")
+    group.addoption("--case-timeout", type=float, default=60.0, help="seconds per case under KVM, x5 under TCG (default: 60)")
+    group.addoption("--boot-timeout", type=float, default=300.0, help="seconds for a VM to boot and start its agent (default: 300)")
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "xdist_group(name): cases of one kernel share a worker and its VM")
+    if _is_worker(config):
+        config.collapse_run_dir = Path(config.workerinput["collapse_run_dir"])  # type: ignore[attr-defined]
+        return
+    run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+    run_dir = config.getoption("run_dir") or REPO / "reports" / "out" / run_id
+    config.collapse_run_dir = run_dir  # type: ignore[attr-defined]
+    run = {
+        "run_id": run_dir.name,
+        "spec": config.getoption("spec"),
+        "rule_book": rulebook.load().version,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": " ".join(config.invocation_params.args),
+        "host": os.uname().nodename,
+    }
+    specs = config.getoption("kernel") or list(kernels.DEFAULT_KERNELS)
+    config.pluginmanager.register(Recorder(run_dir, run, specs), "collapse-recorder")
+
+
+def pytest_configure_node(node) -> None:  # type: ignore[no-untyped-def]
+    """xdist hook: workers write into the controller's run directory."""
+    node.workerinput["collapse_run_dir"] = str(node.config.collapse_run_dir)
+
+
+def cache_dir(config: pytest.Config) -> Path:
+    return config.getoption("cache_dir") or default_cache()
+
+
+class CacheLock:
+    """Serialises kernel downloads and probes between concurrent runs and xdist workers."""
+
+    def __init__(self, cache: Path) -> None:
+        cache.mkdir(parents=True, exist_ok=True)
+        self.path = cache / ".lock"
+
+    def __enter__(self) -> None:
+        self.file = self.path.open("w")
+        fcntl.flock(self.file, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self.file, fcntl.LOCK_UN)
+        self.file.close()
+
+
+def resolved_kernels(config: pytest.Config) -> dict[str, kernels.Kernel]:
+    """--kernel specs resolved once per process; only when some test needs a kernel."""
+    if KERNELS not in config.stash:
+        specs = config.getoption("kernel") or list(kernels.DEFAULT_KERNELS)
+        cache = cache_dir(config)
+        try:
+            with CacheLock(cache):
+                found = [kernels.resolve(spec, cache) for spec in specs]
+        except UserError as err:
+            raise pytest.UsageError(str(err)) from None
+        config.stash[KERNELS] = {k.name: k for k in found}
+    return config.stash[KERNELS]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "case" not in metafunc.fixturenames:
+        return
+    test = metafunc.function.__name__.removeprefix("test_")
+    book = rulebook.load()
+    spec = metafunc.config.getoption("spec")
+    params = []
+    for kernel in resolved_kernels(metafunc.config).values():
+        for case in rulebook.plan(book, test, kernel.name, kernel.label, kernel.version, kernel.config, spec):
+            marks = [pytest.mark.xdist_group(kernel.name)]
+            if case.skip:
+                marks.append(pytest.mark.skip(reason=case.skip))
+            params.append(pytest.param(case, id=case.id, marks=marks))
+    metafunc.parametrize("case", params)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Kernel-major order, so each VM boots once; kernels with the most cases to run go first."""
+    runnable: dict[str, int] = {}
+    for item in items:
+        case = _case_of(item)
+        if case is not None and not case.skip:
+            runnable[case.kernel] = runnable.get(case.kernel, 0) + 1
+
+    def key(indexed: tuple[int, pytest.Item]) -> tuple[int, str, int]:
+        index, item = indexed
+        case = _case_of(item)
+        if case is None:
+            return (1, "", index)
+        return (-runnable.get(case.kernel, 0), case.kernel, index)
+
+    items[:] = [item for _, item in sorted(enumerate(items), key=key)]
+
+
+@pytest.fixture(scope="session")
+def vm_pool(pytestconfig: pytest.Config) -> Iterator[VMPool]:
+    found = resolved_kernels(pytestconfig)
+    cache = cache_dir(pytestconfig)
+    with CacheLock(cache):
+        chosen, reason = accel.choose(pytestconfig.getoption("accel"), next(iter(found.values())), cache)
+    config = VMConfig(
+        accel=chosen,
+        memory=pytestconfig.getoption("guest_memory"),
+        boot_timeout_s=pytestconfig.getoption("boot_timeout"),
+        case_timeout_s=pytestconfig.getoption("case_timeout"),
+    )
+    pool = VMPool(config, pytestconfig.collapse_run_dir)  # type: ignore[attr-defined]
+    pool.accel_reason = reason  # type: ignore[attr-defined]
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def guest(request: pytest.FixtureRequest, case: rulebook.Case, vm_pool: VMPool) -> GuestVM:
+    kernel = resolved_kernels(request.config)[case.kernel]
+    request.node.stash[CASE_RECORD]["kernel_info"].update(accel=vm_pool.config.accel, accel_reason=vm_pool.accel_reason)  # type: ignore[attr-defined]
+    vm = vm_pool.get(kernel)
+    request.node.stash[CASE_RECORD]["kernel_info"]["boot_s"] = round(vm_pool.boots[kernel.name], 2)
+    return vm
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    case = _case_of(item)
+    if case is None:
+        return
+    kernel = resolved_kernels(item.config)[case.kernel]
+    item.stash[CASE_RECORD] = {
+        "nodeid": item.nodeid,
+        "test": case.test,
+        "case_id": case.id,
+        "params_id": case.params_id,
+        "params": case.params,
+        "kernel": kernel.name,
+        "kernel_info": {**kernel.describe(), "name": kernel.name, "accel": None, "boot_s": None},
+        "spec": case.spec,
+        "rule": case.rule,
+        "group": case.group,
+        "expected": case.expect,
+        "observed": None,
+        "message": case.skip,
+        "console": None,
+    }
+
+
+def _case_of(item: pytest.Item) -> rulebook.Case | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("case") if callspec else None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Turn pytest outcomes into verdicts: a harness failure is ERROR, a rule mismatch is FAIL."""
+    report: pytest.TestReport = yield  # type: ignore[misc]
+    case = _case_of(item)
+    if case is None or (report.when == "setup" and report.passed) or (report.when == "teardown" and not report.failed):
+        return report  # type: ignore[return-value]
+    record = dict(item.stash.get(CASE_RECORD, {}) or {"nodeid": item.nodeid})
+    if not record.get("kernel_info"):
+        return report  # type: ignore[return-value]
+    if report.skipped:
+        verdict = "SKIP"
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        record["message"] = reason.removeprefix("Skipped: ")
+    elif report.passed:
+        verdict = "PASS"
+        record["message"] = None
+    else:
+        error = call.excinfo.value if call.excinfo else None
+        verdict = "FAIL" if report.when == "call" and isinstance(error, AssertionError) else "ERROR"
+        record["message"] = str(error) if error is not None else report.longreprtext.splitlines()[-1]
+        if isinstance(error, HarnessError):
+            record["console"] = error.console
+    record["verdict"] = verdict
+    record["duration_s"] = round(report.duration, 4)
+    report.user_properties.append((RECORD_KEY, record))
+    return report  # type: ignore[return-value]

@@ -1,0 +1,231 @@
+"""Load the rule book (rules.toml), plan cases from it, and judge observations against it.
+
+Pure logic: no VM, no kernel. Unit-tested in suites/unit/test_rulebook.py.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+Version = tuple[int, int, int]
+RULES_FILE = Path(__file__).with_name("rules.toml")
+SPECS = ("upstream", "proposal")
+
+
+def parse_version(text: str) -> Version:
+    parts = [int(p) for p in text.split(".")]
+    return (*parts, 0, 0, 0)[:3]  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class VersionRange:
+    """'>=6.1,<6.12' style bounds; empty means every version."""
+
+    text: str
+
+    def __contains__(self, version: Version) -> bool:
+        for clause in filter(None, (c.strip() for c in self.text.split(","))):
+            for op in (">=", "<=", ">", "<"):
+                if clause.startswith(op):
+                    bound = parse_version(clause[len(op) :].strip())
+                    break
+            else:
+                raise ValueError(f"bad version clause {clause!r} in {self.text!r}")
+            ok = {
+                ">=": version >= bound,
+                "<=": version <= bound,
+                ">": version > bound,
+                "<": version < bound,
+            }[op]
+            if not ok:
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    test: str
+    group: str
+    statement: str
+    source: str
+    versions: VersionRange
+    when: dict[str, tuple[str, ...]]
+    expect: dict[str, object]
+    specs: tuple[str, ...] = SPECS
+    skip: str | None = None
+
+    def matches(self, params: dict[str, str]) -> bool:
+        return all(params.get(dim) in values for dim, values in self.when.items())
+
+
+@dataclass(frozen=True)
+class TestDef:
+    name: str
+    requires: tuple[str, ...]
+    dimensions: dict[str, tuple[str, ...]]
+
+    def grid(self) -> list[dict[str, str]]:
+        names = list(self.dimensions)
+        return [dict(zip(names, values, strict=False)) for values in itertools.product(*self.dimensions.values())]
+
+
+@dataclass(frozen=True)
+class RuleBook:
+    version: str
+    invariants: dict[str, str]
+    tests: dict[str, TestDef]
+    rules: tuple[Rule, ...]
+
+    def decide(self, test: str, params: dict[str, str], version: Version, spec: str) -> Rule | None:
+        """The first rule of TEST that matches PARAMS, holds at VERSION and belongs to SPEC."""
+        for rule in self.rules:
+            if rule.test == test and spec in rule.specs and version in rule.versions and rule.matches(params):
+                return rule
+        return None
+
+
+@cache
+def load(path: Path = RULES_FILE) -> RuleBook:
+    data = tomllib.loads(path.read_text())
+    tests = {
+        name: TestDef(
+            name=name,
+            requires=tuple(body.get("requires", ())),
+            dimensions={dim: tuple(values) for dim, values in body["dimensions"].items()},
+        )
+        for name, body in data["test"].items()
+    }
+    rules = []
+    for raw in data["rule"]:
+        unknown = set(raw) - {"id", "test", "group", "statement", "source", "versions", "when", "expect", "specs", "skip"}
+        if unknown:
+            raise ValueError(f"rule {raw.get('id')}: unknown keys {sorted(unknown)}")
+        if raw["test"] not in tests:
+            raise ValueError(f"rule {raw['id']}: unknown test {raw['test']!r}")
+        dims = tests[raw["test"]].dimensions
+        when = {dim: tuple(values) for dim, values in raw.get("when", {}).items()}
+        for dim, values in when.items():
+            if dim not in dims or not set(values) <= set(dims[dim]):
+                raise ValueError(f"rule {raw['id']}: 'when' names {dim}={values}, not in test {raw['test']}")
+        if ("expect" in raw) == ("skip" in raw):
+            raise ValueError(f"rule {raw['id']}: needs exactly one of 'expect' or 'skip'")
+        rules.append(
+            Rule(
+                id=raw["id"],
+                test=raw["test"],
+                group=raw["group"],
+                statement=raw["statement"],
+                source=raw["source"],
+                versions=VersionRange(raw.get("versions", "")),
+                when=when,
+                expect=raw.get("expect", {}),
+                specs=tuple(raw.get("specs", SPECS)),
+                skip=raw.get("skip"),
+            )
+        )
+    return RuleBook(version=data["version"], invariants=data["invariants"], tests=tests, rules=tuple(rules))
+
+
+# ------------------------------------------------------------------ cases
+
+
+@dataclass(frozen=True)
+class Case:
+    """One planned case: a test, its parameters, a kernel, and what the rule book expects."""
+
+    test: str
+    params: dict[str, str]
+    kernel: str  # Kernel.name
+    kernel_label: str
+    spec: str
+    rule: str | None
+    group: str
+    expect: dict[str, object] = field(default_factory=dict)
+    skip: str | None = None
+
+    @property
+    def params_id(self) -> str:
+        return "-".join(self.params.values())
+
+    @property
+    def id(self) -> str:
+        return f"{self.kernel_label}-{self.params_id}"
+
+
+def plan(book: RuleBook, test: str, kernel_name: str, kernel_label: str, version: Version, config: dict[str, str], spec: str) -> list[Case]:
+    """Every case of TEST on one kernel, each with its expectation or its reason to skip."""
+    definition = book.tests[test]
+    missing = [opt for opt in definition.requires if config and config.get(opt) not in ("y", "m")]
+    cases = []
+    for params in definition.grid():
+        rule = book.decide(test, params, version, spec)
+        if missing:
+            skip: str | None = f"kernel lacks CONFIG_{', CONFIG_'.join(missing)}"
+        elif rule is None:
+            skip = f"no rule of the {spec} spec covers this case at {'.'.join(map(str, version))}"
+        else:
+            skip = rule.skip
+        cases.append(
+            Case(
+                test=test,
+                params=params,
+                kernel=kernel_name,
+                kernel_label=kernel_label,
+                spec=spec,
+                rule=rule.id if rule else None,
+                group=rule.group if rule else "unruled",
+                expect=dict(rule.expect) if rule else {},
+                skip=skip,
+            )
+        )
+    return cases
+
+
+# ------------------------------------------------------------------ judging
+
+
+def observed_result(caller: str, call: dict[str, object], length: int) -> str:
+    """'ok', an errno name, or 'ret=N' for a success value the rules never expect."""
+    ret = int(call["ret"])  # type: ignore[arg-type]
+    if ret == -1:
+        return str(call["errno"])
+    if (caller == "madvise" and ret == 0) or (caller != "madvise" and ret == length):
+        return "ok"
+    return f"ret={ret}"
+
+
+def summarize(params: dict[str, str], observed: dict[str, object]) -> dict[str, object]:
+    """The observation reduced to the quantities the rules speak of."""
+    before: dict[str, object] = observed["before"]  # type: ignore[assignment]
+    after: dict[str, object] = observed["after"]  # type: ignore[assignment]
+    return {
+        "result": observed_result(params["caller"], observed["call"], int(observed["length"])),  # type: ignore[arg-type]
+        "pmd_mapped": after["pmd_mapped"],
+        "data": "intact" if observed["data_intact"] else "corrupted",
+        "vmflags": "unchanged" if before["vmflags"] == after["vmflags"] else f"{before['vmflags']} -> {after['vmflags']}",
+        "views": "agree" if after["views_agree"] else f"smaps {after['pmd_kb']} kB vs kpageflags {after['thp_pages']} THP pages",
+    }
+
+
+INVARIANT_EXPECT = {"data": "intact", "vmflags": "unchanged", "views": "agree"}
+
+
+def judge(expect: dict[str, object], summary: dict[str, object]) -> list[tuple[str, object, object]]:
+    """Mismatches (field, expected, observed) between the rule's expectation plus invariants and SUMMARY."""
+    wanted = {**expect, **INVARIANT_EXPECT}
+    return [(key, value, summary.get(key)) for key, value in wanted.items() if summary.get(key) != value]
+
+
+def describe(values: dict[str, object]) -> str:
+    return " ".join(f"{k}={v}" for k, v in values.items())
+
+
+def failure_line(mismatches: list[tuple[str, object, object]]) -> str:
+    expected = describe({k: e for k, e, _ in mismatches})
+    observed = describe({k: o for k, _, o in mismatches})
+    return f"expected {expected}; observed {observed}"

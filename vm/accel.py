@@ -1,0 +1,66 @@
+"""Choose the accelerator: KVM only if a guest really boots with it, else TCG. Cached per host."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from vm.errors import UserError
+from vm.kernels import Kernel
+
+PROBE_TIMEOUT_S = 60.0
+PROBE_MARK = "collapse-kvm-probe-ok"
+
+
+def host_fingerprint() -> str:
+    """What decides whether nested KVM works: host kernel, QEMU build and CPU model."""
+    qemu = shutil.which("qemu-system-x86_64")
+    if qemu is None:
+        raise UserError("qemu-system-x86_64 not found; install it with: apt-get install qemu-system-x86 (or run make check)")
+    version = subprocess.run([qemu, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+        "unknown",
+    )
+    return f"{platform.release()} | {version} | {cpu}"
+
+
+def probe_kvm(kernel: Kernel) -> tuple[bool, str]:
+    """Boot KERNEL under KVM once. Nested KVM here aborts on MSR 0x10a or hangs after 'Probing EDD'."""
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return False, "/dev/kvm is missing or not accessible"
+    command = ["vng", "--memory", "512M", "--run", str(kernel.image), "--exec", f"echo {PROBE_MARK}"]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+    try:
+        proc = subprocess.run(
+            command, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, env=env, start_new_session=True, stdin=subprocess.DEVNULL
+        )
+    except subprocess.TimeoutExpired:
+        return False, f"a KVM guest did not finish booting within {PROBE_TIMEOUT_S:.0f} s"
+    if PROBE_MARK in proc.stdout:
+        return True, "a KVM guest booted"
+    last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+    return False, f"a KVM guest failed to boot: {last}"
+
+
+def choose(requested: str, kernel: Kernel, cache: Path) -> tuple[str, str]:
+    """(accelerator, reason). REQUESTED is auto, kvm or tcg; auto probes once per host fingerprint."""
+    if requested in ("kvm", "tcg"):
+        return requested, "requested with --accel"
+    record = cache / "accel.json"
+    fingerprint = host_fingerprint()
+    known = json.loads(record.read_text()) if record.exists() else {}
+    if fingerprint not in known:
+        ok, reason = probe_kvm(kernel)
+        known[fingerprint] = {"accel": "kvm" if ok else "tcg", "reason": reason}
+        record.parent.mkdir(parents=True, exist_ok=True)
+        tmp = record.with_suffix(".tmp")
+        tmp.write_text(json.dumps(known, indent=1))
+        tmp.replace(record)
+    entry = known[fingerprint]
+    return entry["accel"], f"{entry['reason']} (probed once for this host; delete {record} to probe again)"
