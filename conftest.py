@@ -62,6 +62,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "run_id": run_dir.name,
         "spec": config.getoption("spec"),
         "rule_book": rulebook.load().version,
+        "rules": {rule.id: rule.statement for rule in rulebook.load().rules},
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": " ".join(config.invocation_params.args),
         "host": os.uname().nodename,

@@ -18,19 +18,25 @@ class Row:
     groups: dict[str, str] = field(default_factory=dict)
     cells: dict[str, str] = field(default_factory=dict)  # kernel -> verdict
 
+    def _deciding(self) -> dict[str, str]:
+        """Rules that produced a verdict; a rule that only skips (X0 before 6.1) names no row."""
+        ran = {k: r for k, r in self.rules.items() if self.cells.get(k) != "SKIP"}
+        return ran or self.rules
+
     @property
     def rule(self) -> str:
         """The rule deciding this case on most kernels (ties: the newest, rightmost)."""
-        counts = Counter(self.rules.values())
-        return max(reversed(list(self.rules.values())), key=lambda r: counts[r]) if self.rules else "-"
+        deciding = list(self._deciding().values())
+        counts = Counter(deciding)
+        return max(reversed(deciding), key=lambda r: counts[r]) if deciding else "-"
 
     @property
     def group(self) -> str:
         return next((g for k, g in self.groups.items() if self.rules[k] == self.rule), "unruled")
 
     def label(self, short: dict[str, str]) -> str:
-        others = sorted({f"{r}@{short[k]}" for k, r in self.rules.items() if r != self.rule})
-        return self.params + (f" (also {', '.join(others)})" if others else "")
+        others = sorted({f"{r}@{short[k]}" for k, r in self._deciding().items() if r != self.rule})
+        return self.params + (f" ({', '.join(others)})" if others else "")
 
 
 def build(document: dict[str, object]) -> tuple[list[dict[str, object]], list[Row]]:
@@ -65,31 +71,36 @@ def failures(document: dict[str, object]) -> list[dict[str, object]]:
 
 
 def render_text(document: dict[str, object]) -> str:
+    """Rows grouped by rule under the rule's statement; kernel columns numbered, named in a legend."""
     kernels, rows = build(document)
-    short = {str(k["name"]): str(k["label"]) for k in kernels}
     names = [str(k["name"]) for k in kernels]
-    width = max(8, *(len(short[n]) for n in names)) if names else 8
+    short = {str(k["name"]): f"[{i}]" for i, k in enumerate(kernels, 1)}
+    statements: dict[str, str] = document["run"].get("rules", {})  # type: ignore[union-attr]
     label_width = max([len(r.label(short)) for r in rows] + [20]) + 2
-    rule_width = max([len(r.rule) for r in rows] + [4]) + 2
     lines = [header(document), ""]
-    lines.append(" " * (10 + label_width) + " ".join(f"{short[n]:>{width}}" for n in names))
-    lines.append(" " * (10 + label_width) + " ".join(f"{k['version']!s:>{width}}" for k in kernels))
-    group = None
+    for index, kernel in enumerate(kernels, 1):
+        extra = ", ".join(f"{key} {kernel[key]}" for key in ("accel", "boot_s") if kernel.get(key) is not None)
+        lines.append(f"  [{index}] {kernel['label']}: {kernel['version']} ({kernel['release']}, build {kernel['build_id']}) {extra}")
+    lines += ["", " " * (4 + label_width) + " ".join(f"{short[n]:>5}" for n in names)]
+    group = rule = None
     for row in rows:
         if row.group != group:
-            group = row.group
-            lines.append(f"{group}")
-        cells = " ".join(f"{row.cells.get(n, NOT_RUN):>{width}}" for n in names)
-        lines.append(f"  {row.rule:<{rule_width}}{row.label(short):<{label_width}}{cells}")
+            group, rule = row.group, None
+            lines.append(group)
+        if row.rule != rule:
+            rule = row.rule
+            lines.append(f"  {rule}: {statements.get(rule, '')}".rstrip())
+        cells = " ".join(f"{row.cells.get(n, NOT_RUN):>5}" for n in names)
+        lines.append(f"    {row.label(short):<{label_width}}{cells}")
     lines.append("")
-    lines.append(f"Cells: PASS, FAIL, SKIP, ERROR; {NOT_RUN} = not planned on that kernel. Rule ids: suites/rules.toml.")
+    lines.append(f"Cells: PASS, FAIL, SKIP, ERROR; {NOT_RUN} = not planned on that kernel; (RULE@[n]) = decided by RULE there.")
     bad = failures(document)
     if bad:
         lines.append("")
         lines.append("Failures and errors:")
         for case in bad:
             where = f"{short.get(str(case['kernel']), case['kernel'])} {case['test']}[{case['case_id']}]"
-            lines.append(f"  {case['verdict']} {where} {case['rule']}: {case['message']}")
+            lines.append(f"  {case['verdict']} {where}: {case['message']}")
     return "\n".join(lines) + "\n"
 
 
