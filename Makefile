@@ -5,7 +5,8 @@
 
 PYTHON ?= python3
 KERNELS ?=
-WORKERS ?= 2
+# auto: one worker (and VM) per kernel, bounded by cores and free memory (conftest.py)
+WORKERS ?= auto
 ARGS ?=
 
 HOST_PACKAGES := qemu-system-x86 kmod busybox-static udev debian-archive-keyring

@@ -47,11 +47,14 @@ def run_case(case: dict[str, object]) -> dict[str, object]:
     known = {f.name for f in fields(workload.Request)}
     request = workload.Request(**{k: v for k, v in case.items() if k in known})  # type: ignore[arg-type]
     baseline = thp.read_all()
+    started = time.monotonic()
     try:
         observed = workload.run(request)
     finally:
+        workload_s = time.monotonic() - started
         drifted = thp.restore(baseline)
     observed["knobs_restored"] = drifted
+    observed["workload_s"] = round(workload_s, 4)
     return observed
 
 
