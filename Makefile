@@ -14,13 +14,16 @@ TOX_VENV := .venv-tox
 TOX := $(TOX_VENV)/bin/tox
 TOX_PIN := tox==4.67.15
 
-.PHONY: matrix check unit lint bootstrap host-packages clean
+.PHONY: matrix check bench unit lint bootstrap host-packages clean
 
 matrix: bootstrap
 	$(TOX) -e matrix -- $(foreach k,$(KERNELS),--kernel $(k)) -n $(WORKERS) --dist loadgroup $(ARGS)
 
 check: bootstrap
 	$(TOX) -e check -- $(ARGS)
+
+bench: bootstrap
+	$(TOX) -e bench -- $(foreach k,$(KERNELS),--kernel $(k)) $(ARGS)
 
 unit: bootstrap
 	$(TOX) -e unit -- $(ARGS)

@@ -44,6 +44,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--guest-memory", default="2G", help="guest RAM (default: 2G)")
     group.addoption("--guest-cpus", type=int, default=0, help="vCPUs per VM (default: 0 = host cores / xdist workers)")
     group.addoption("--case-timeout", type=float, default=60.0, help="seconds per case under KVM, x5 under TCG (default: 60)")
+    group.addoption("--vm-per-case", action="store_true", help="boot a fresh VM for every case (slow; for the benchmark)")
     group.addoption("--boot-timeout", type=float, default=300.0, help="seconds for a VM to boot and start its agent (default: 300)")
 
 
@@ -190,7 +191,7 @@ def vm_pool(pytestconfig: pytest.Config) -> Iterator[VMPool]:
 
 
 @pytest.fixture
-def guest(request: pytest.FixtureRequest, case: rulebook.Case, vm_pool: VMPool) -> GuestVM:
+def guest(request: pytest.FixtureRequest, case: rulebook.Case, vm_pool: VMPool) -> Iterator[GuestVM]:
     kernel = resolved_kernels(request.config)[case.kernel]
     request.node.stash[CASE_RECORD]["kernel_info"].update(
         accel=vm_pool.config.accel,
@@ -200,7 +201,9 @@ def guest(request: pytest.FixtureRequest, case: rulebook.Case, vm_pool: VMPool) 
     )
     vm = vm_pool.get(kernel)
     request.node.stash[CASE_RECORD]["kernel_info"]["boot_s"] = round(vm_pool.boots[kernel.name], 2)
-    return vm
+    yield vm
+    if request.config.getoption("vm_per_case"):
+        vm_pool.close()
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -257,5 +260,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             record["console"] = error.console
     record["verdict"] = verdict
     record["duration_s"] = round(report.duration, 4)
+    record["start"], record["stop"] = report.start, report.stop
+    record["worker"] = os.environ.get("PYTEST_XDIST_WORKER", "main")
     report.user_properties.append((RECORD_KEY, record))
     return report  # type: ignore[return-value]

@@ -1,0 +1,161 @@
+"""The speed benchmark (make bench): the real matrix, timed against the boot-time floor.
+
+It runs the suite as the user would (pytest, xdist, one VM per kernel), samples the memory of the
+whole process tree, then reruns a few cases with one VM per case for comparison. It prints figures;
+it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from reports.results import load
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def tree_rss(root: int) -> int:
+    """Resident memory of ROOT and all its descendants, in bytes."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+        except (OSError, ValueError):
+            continue
+        pid = int(entry.name)
+        children.setdefault(int(fields[1]), []).append(pid)
+        rss[pid] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack += children.get(pid, [])
+    return total
+
+
+def run_pytest(args: list[str]) -> tuple[float, int, int]:
+    """(wall seconds, peak tree RSS in bytes, exit status) of one pytest run."""
+    command = [sys.executable, "-m", "pytest", *args]
+    print("$", " ".join(command), flush=True)
+    started = time.monotonic()
+    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL)
+    peak = 0
+
+    def sample() -> None:
+        nonlocal peak
+        while proc.poll() is None:
+            peak = max(peak, tree_rss(proc.pid))
+            time.sleep(0.5)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    status = proc.wait()
+    sampler.join()
+    return time.monotonic() - started, peak, status
+
+
+def kernel_figures(document: dict[str, object]) -> list[dict[str, object]]:
+    rows = []
+    for kernel in document["kernels"]:  # type: ignore[union-attr]
+        ran = [c for c in document["cases"] if c["kernel"] == kernel["name"] and c["verdict"] != "SKIP"]  # type: ignore[union-attr, index]
+        if not ran:
+            continue
+        boot = float(kernel.get("boot_s") or 0)
+        in_guest = sum(float(c.get("guest_s") or 0) for c in ran)
+        wall = max(float(c["stop"]) for c in ran) - min(float(c["start"]) for c in ran) + boot
+        overheads = [float(c["duration_s"]) - float(c["raw"]["workload_s"]) for c in ran if c.get("raw")]
+        rows.append(
+            {
+                "kernel": kernel["label"],
+                "boot_s": boot,
+                "cases": len(ran),
+                "in_guest_s": in_guest,
+                "wall_s": wall,
+                "overhead_ms": 1000 * statistics.median(overheads) if overheads else float("nan"),
+                "floor_ratio": wall / (boot + in_guest),
+                "workers": {c.get("worker") for c in ran},
+            }
+        )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m reports.bench", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--kernel", action="append", default=[], help="kernels to run (default: the suite's default set)")
+    parser.add_argument("-n", "--workers", default="auto", help="xdist workers")
+    parser.add_argument("--subset", type=int, default=3, help="cases rerun with one VM per case")
+    parser.add_argument("--out", type=Path, default=REPO / "reports" / "out" / f"bench-{time.strftime('%Y%m%d-%H%M%S')}")
+    args = parser.parse_args(argv)
+    kernel_args = [arg for spec in args.kernel for arg in ("--kernel", spec)]
+    shared_dir, per_case_dir = args.out / "matrix", args.out / "vm-per-case"
+
+    wall, peak, status = run_pytest(
+        ["suites/test_collapse.py", *kernel_args, "-n", args.workers, "--dist", "loadgroup", "--run-dir", str(shared_dir), "-q"]
+    )
+    if not (shared_dir / "results.json").exists():
+        print(f"error: the matrix run wrote no results (pytest exit {status}); see {shared_dir}", file=sys.stderr)
+        return 2
+    document = load(shared_dir)
+    rows = kernel_figures(document)
+    workers = len(set().union(*(r["workers"] for r in rows))) or 1
+    floor = sum(r["boot_s"] + r["in_guest_s"] for r in rows) / workers
+
+    # The same first cases of the first kernel, each in a freshly booted VM.
+    first = rows[0]["kernel"]
+    spec = next(k["spec"] for k in document["kernels"] if k["label"] == first)  # type: ignore[union-attr, index]
+    subset = [c["case_id"] for c in document["cases"] if c["kernel_info"]["label"] == first and c["verdict"] != "SKIP"][: args.subset]  # type: ignore[union-attr, index]
+    per_case_wall, _, _ = run_pytest(
+        ["suites/test_collapse.py", "--kernel", spec, "--vm-per-case", "--run-dir", str(per_case_dir), "-q", "-k", " or ".join(subset)]
+    )
+    shared_per_case = rows[0]["wall_s"] / rows[0]["cases"]
+    vm_per_case_ratio = (per_case_wall / len(subset)) / shared_per_case
+
+    header = f"{'kernel':<20}{'boot s':>8}{'cases':>7}{'in-guest s':>12}{'wall s':>9}{'overhead ms':>13}{'floor ratio':>13}"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        lines.append(
+            f"{r['kernel']:<20}{r['boot_s']:>8.1f}{r['cases']:>7}{r['in_guest_s']:>12.1f}{r['wall_s']:>9.1f}"
+            f"{r['overhead_ms']:>13.1f}{r['floor_ratio']:>13.2f}"
+        )
+    all_overheads = [
+        float(c["duration_s"]) - float(c["raw"]["workload_s"])
+        for c in document["cases"]
+        if c.get("raw")  # type: ignore[union-attr, index]
+    ]
+    lines += [
+        "-" * len(header),
+        f"run: {len(document['cases'])} cases on {len(rows)} kernels, {workers} workers, accel {document['kernels'][0].get('accel')}",  # type: ignore[index]
+        f"wall {wall:.1f} s; floor sum(boot + in-guest) / workers = {floor:.1f} s; ratio {wall / floor:.2f} (target <= 1.3)",
+        f"harness overhead per case: median {1000 * statistics.median(all_overheads):.1f} ms (target <= 30)",
+        f"one VM per case, {len(subset)} cases on {first}: {per_case_wall / len(subset):.1f} s/case vs {shared_per_case:.2f} s/case "
+        f"shared: {vm_per_case_ratio:.0f}x (target >= 20)",
+        f"peak host memory of the run's process tree: {peak / (1 << 30):.2f} GiB",
+        f"machine: {os.cpu_count()} cores, {_mem_total_gib():.0f} GiB; results: {args.out}",
+    ]
+    text = "\n".join(lines) + "\n"
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench.txt").write_text(text)
+    (args.out / "bench.json").write_text(json.dumps({"rows": rows, "wall": wall, "floor": floor, "peak": peak}, default=sorted, indent=1))
+    print(text, end="")
+    return 0
+
+
+def _mem_total_gib() -> float:
+    line = next(x for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal:"))
+    return int(line.split()[1]) / (1 << 20)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
