@@ -20,6 +20,7 @@ from vm.pool import VMPool
 REPO = Path(__file__).resolve().parent
 KERNELS = pytest.StashKey[dict[str, kernels.Kernel]]()
 CASE_RECORD = pytest.StashKey[dict[str, object]]()
+SELFTESTS = ("panic", "hang", "splat", "isolation", "noop")
 
 
 def default_cache() -> Path:
@@ -44,6 +45,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--guest-memory", default="2G", help="guest RAM (default: 2G)")
     group.addoption("--guest-cpus", type=int, default=0, help="vCPUs per VM (default: 0 = host cores / xdist workers)")
     group.addoption("--case-timeout", type=float, default=60.0, help="seconds per case under KVM, x5 under TCG (default: 60)")
+    group.addoption(
+        "--selftest",
+        action="append",
+        default=[],
+        choices=SELFTESTS,
+        help="also run a harness self-test case per kernel: a guest that panics, hangs, prints a splat or writes to the host",
+    )
     group.addoption("--vm-per-case", action="store_true", help="boot a fresh VM for every case (slow; for the benchmark)")
     group.addoption("--boot-timeout", type=float, default=300.0, help="seconds for a VM to boot and start its agent (default: 300)")
 
@@ -73,6 +81,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(Recorder(run_dir, run, specs), "collapse-recorder")
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node) -> None:  # type: ignore[no-untyped-def]
     """xdist hook: workers write into the controller's run directory."""
     node.workerinput["collapse_run_dir"] = str(node.config.collapse_run_dir)
@@ -120,7 +129,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     spec = metafunc.config.getoption("spec")
     params = []
     for kernel in resolved_kernels(metafunc.config).values():
-        for case in rulebook.plan(book, test, kernel.name, kernel.label, kernel.version, kernel.config, spec):
+        if test == "selftest":
+            planned = [
+                rulebook.Case("selftest", {"action": a}, kernel.name, kernel.label, spec, f"S.{a}", "selftest")
+                for a in metafunc.config.getoption("selftest")
+            ]
+        else:
+            planned = rulebook.plan(book, test, kernel.name, kernel.label, kernel.version, kernel.config, spec)
+        for case in planned:
             marks = [pytest.mark.xdist_group(kernel.name)]
             if case.skip:
                 marks.append(pytest.mark.skip(reason=case.skip))
@@ -130,6 +146,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Kernel-major order, so each VM boots once; kernels with the most cases to run go first."""
+    if not config.getoption("selftest"):
+        selftests = [item for item in items if getattr(item, "originalname", "") == "test_selftest"]
+        if selftests:
+            config.hook.pytest_deselected(items=selftests)
+            items[:] = [item for item in items if item not in selftests]
     runnable: dict[str, int] = {}
     for item in items:
         case = _case_of(item)
@@ -151,6 +172,7 @@ def memory_bytes(text: str) -> int:
     return int(text[:-1]) * units[text[-1].upper()] if text[-1].upper() in units else int(text)
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """-n auto: one worker per kernel, at most one per core, and only as many VMs as memory holds."""
     cores = os.cpu_count() or 1

@@ -9,20 +9,33 @@ from __future__ import annotations
 import pytest
 
 from conftest import CASE_RECORD
-from suites import rulebook
+from suites import rulebook, splats
 from vm.machine import GuestVM
+
+
+class ConformanceFailure(AssertionError):
+    """The kernel did something the rule book does not allow (FAIL, not ERROR)."""
+
+
+def record_reply(request: pytest.FixtureRequest, reply: dict[str, object], summary: dict[str, object]) -> None:
+    """Keep the observation with the case, and fail it on any kernel splat printed meanwhile."""
+    record = request.node.stash[CASE_RECORD]
+    record["observed"] = summary
+    record["raw"] = reply["observed"]
+    record["guest_s"] = reply["guest_s"]
+    record["kmsg"] = reply["kmsg"]
+    found = splats.load().splats(reply["kmsg"])  # type: ignore[arg-type]
+    if found:
+        raise ConformanceFailure(f"kernel splat during the case: {'; '.join(found)}")
 
 
 def run_and_judge(request: pytest.FixtureRequest, case: rulebook.Case, guest: GuestVM) -> None:
     reply = guest.run(request.node.nodeid, dict(case.params))
-    observed: dict[str, object] = reply["observed"]  # type: ignore[assignment]
-    summary = rulebook.summarize(case.params, observed)
-    record = request.node.stash[CASE_RECORD]
-    record["observed"] = summary
-    record["raw"] = observed
-    record["guest_s"] = reply["guest_s"]
+    summary = rulebook.summarize(case.params, reply["observed"])  # type: ignore[arg-type]
+    record_reply(request, reply, summary)
     mismatches = rulebook.judge(case.expect, summary)
-    assert not mismatches, f"{case.rule}: {rulebook.failure_line(mismatches)}"
+    if mismatches:
+        raise ConformanceFailure(f"{case.rule}: {rulebook.failure_line(mismatches)}")
 
 
 def test_availability(request: pytest.FixtureRequest, case: rulebook.Case, guest: GuestVM) -> None:

@@ -6,6 +6,7 @@ an answer. Every case runs between /dev/kmsg markers and with THP knobs restored
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import platform
@@ -13,6 +14,7 @@ import sys
 import time
 import traceback
 from dataclasses import fields
+from pathlib import Path
 
 PREFIX = "@@collapse "
 
@@ -20,14 +22,6 @@ PREFIX = "@@collapse "
 def _send(out, message: dict[str, object]) -> None:  # type: ignore[no-untyped-def]
     out.write(PREFIX + json.dumps(message) + "\n")
     out.flush()
-
-
-def _kmsg(text: str) -> None:
-    try:
-        with open("/dev/kmsg", "w") as kmsg:
-            kmsg.write(f"collapse-conformance: {text}\n")
-    except OSError:
-        pass
 
 
 def facts() -> dict[str, object]:
@@ -41,19 +35,48 @@ def facts() -> dict[str, object]:
     }
 
 
+SPLAT_LINE = "WARNING: CPU: 0 PID: 1 at mm/khugepaged.c:0 collapse_conformance_selftest+0x0/0x0"
+
+
+def selftest(action: str, argument: str) -> dict[str, object]:
+    """Harness self-tests: make the guest misbehave on purpose, so the host's handling can be checked."""
+    if action == "panic":
+        Path("/proc/sys/kernel/sysrq").write_text("1")
+        Path("/proc/sysrq-trigger").write_text("c")
+    elif action == "hang":
+        time.sleep(1e6)
+    elif action == "splat":
+        Path("/dev/kmsg").write_text(SPLAT_LINE + "\n")
+        return {"wrote": SPLAT_LINE}
+    elif action == "isolation":
+        # ARGUMENT: "forbidden-path:allowed-path"; the second is in the writable results directory.
+        return {key: _try_write(Path(path)) for key, path in zip(("forbidden", "allowed"), argument.split(":"), strict=True)}
+    return {}
+
+
+def _try_write(path: Path) -> str | None:
+    """None if PATH could be written, else the errno name."""
+    try:
+        path.write_text("written from the guest\n")
+        return None
+    except OSError as err:
+        return errno.errorcode.get(err.errno or 0, str(err.errno))
+
+
 def run_case(case: dict[str, object]) -> dict[str, object]:
     from fixtures import thp, workload
 
+    if "selftest" in case:
+        return selftest(str(case["selftest"]), str(case.get("argument", "")))
     known = {f.name for f in fields(workload.Request)}
     request = workload.Request(**{k: v for k, v in case.items() if k in known})  # type: ignore[arg-type]
-    baseline = thp.read_all()
     started = time.monotonic()
     try:
         observed = workload.run(request)
     finally:
         workload_s = time.monotonic() - started
-        drifted = thp.restore(baseline)
-    observed["knobs_restored"] = drifted
+        restored = thp.restore()
+    observed["knobs_restored"] = restored
     observed["workload_s"] = round(workload_s, 4)
     return observed
 
@@ -79,6 +102,12 @@ def _reexec_without_khugepaged() -> None:
 
 def main() -> None:
     _reexec_without_khugepaged()
+    # Import everything a case needs now: under TCG the first import costs seconds, and that
+    # belongs to the boot, not to the first case.
+    from fixtures import workload  # noqa: F401
+    from fixtures.kmsg import KernelLog
+
+    kernel_log = KernelLog()
     out = os.fdopen(os.dup(1), "w")
     # Whatever else the workloads print goes to stderr, never into the protocol stream.
     os.dup2(2, 1)
@@ -89,14 +118,14 @@ def main() -> None:
             _send(out, {"event": "bye"})
             return
         case_id = request.get("id", "?")
-        _kmsg(f"begin {case_id}")
+        kernel_log.case(case_id, begin=True)
         started = time.monotonic()
         try:
-            reply = {"ok": True, "observed": run_case(request["case"])}
+            reply: dict[str, object] = {"ok": True, "observed": run_case(request["case"])}
         except Exception:
             reply = {"ok": False, "error": traceback.format_exc()}
         reply["guest_s"] = round(time.monotonic() - started, 4)
-        _kmsg(f"end {case_id}")
+        reply["kmsg"] = kernel_log.case(case_id, begin=False)
         _send(out, {"event": "result", "id": case_id, **reply})
 
 

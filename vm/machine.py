@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import selectors
 import shlex
 import signal
@@ -36,6 +37,8 @@ class VMConfig:
     case_timeout_s: float = 60.0  # scaled by TCG_SLOWDOWN under TCG
     vng: str = "vng"
 
+
+CRASH_START = re.compile(r"sysrq: Trigger a crash|Kernel panic - not syncing|\bBUG: |\bOops: |general protection fault|\bWARNING: ")
 
 # Measured here: a Debian kernel boots in ~2 s under KVM and 11-17 s under TCG; cases scale alike.
 TCG_SLOWDOWN = 5.0
@@ -104,8 +107,12 @@ class GuestVM:
         self.facts = ready["facts"]  # type: ignore[assignment]
         self.boot_s = time.monotonic() - started
 
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def run(self, case_id: str, case: dict[str, object]) -> dict[str, object]:
-        if self.proc is None or self.proc.poll() is not None:
+        if self.proc is None or not self.alive:
             raise HarnessError("VM is not running", self.console_tail())
         self._console_offset = self.console_path.stat().st_size
         assert self.proc.stdin is not None
@@ -136,30 +143,34 @@ class GuestVM:
                         return json.loads(text[len(PREFIX) :])
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    self.close()
+                    self.close(graceful=False)
                     raise HarnessError(f"{what}: no answer from the guest agent within {timeout:.0f} s", self.console_tail())
                 if selector.select(left):
                     chunk = os.read(fd, 65536)
                     if not chunk:
                         status = self.proc.wait()
+                        self.close()
                         raise HarnessError(f"{what}: VM exited with status {status}", self.console_tail())
                     self._buffer += chunk
 
     def console_tail(self, lines: int = 40) -> str:
-        """The console printed since the current boot or case began, last LINES lines."""
+        """The console printed since the current boot or case began: from its first crash line
+        (panic, BUG, Oops, WARNING) for up to 80 lines, else its last LINES lines."""
         try:
             with self.console_path.open("rb") as console:
                 console.seek(self._console_offset)
-                text = console.read().decode(errors="replace")
+                text = console.read().decode(errors="replace").splitlines()
         except OSError:
             return ""
-        return "\n".join(text.splitlines()[-lines:])
+        crash = next((i for i, line in enumerate(text) if CRASH_START.search(line)), None)
+        return "\n".join(text[crash : crash + 80] if crash is not None else text[-lines:])
 
-    def close(self) -> None:
+    def close(self, graceful: bool = True) -> None:
+        """Ask the agent to quit and the VM to power off; kill the whole process group if it does not."""
         proc, self.proc = self.proc, None
         if proc is None:
             return
-        if proc.poll() is None:
+        if graceful and proc.poll() is None:
             try:
                 assert proc.stdin is not None
                 proc.stdin.write(b'{"op": "quit"}\n')

@@ -20,7 +20,7 @@ class VMPool:
     def get(self, kernel: Kernel) -> GuestVM:
         if kernel.name in self.broken:
             raise self.broken[kernel.name]
-        if self.current is not None and self.current.kernel.name == kernel.name and self.current.proc is not None:
+        if self.current is not None and self.current.kernel.name == kernel.name and self.current.alive:
             return self.current
         self.close()
         vm = GuestVM(kernel, self.config, self.run_dir / "guests" / kernel.name)

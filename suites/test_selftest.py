@@ -1,0 +1,32 @@
+"""Harness self-tests, collected only with --selftest: the guest misbehaves on purpose.
+
+What matters is the verdict the harness records (checked by suites/harness/test_reliability.py):
+a panic or a hang is ERROR with the console's evidence and the run goes on; a splat is FAIL;
+the guest cannot write to the host outside its results directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from suites import rulebook
+from suites.test_collapse import ConformanceFailure, record_reply
+from vm.machine import GuestVM
+
+
+def test_selftest(request: pytest.FixtureRequest, case: rulebook.Case, guest: GuestVM) -> None:
+    action = case.params["action"]
+    # The repository is on the host root the guest sees read-only; the results directory is writable.
+    forbidden = Path(__file__).parent / f".isolation-probe-{case.kernel}"
+    allowed = guest.results_dir / "isolation-probe"
+    reply = guest.run(request.node.nodeid, {"selftest": action, "argument": f"{forbidden}:{allowed}"})
+    observed: dict[str, object] = reply["observed"]  # type: ignore[assignment]
+    record_reply(request, reply, observed)
+    if action == "isolation":
+        if observed["forbidden"] is None or forbidden.exists():
+            forbidden.unlink(missing_ok=True)
+            raise ConformanceFailure(f"the guest wrote to the host at {forbidden}: {observed}")
+        if observed["allowed"] is not None or not allowed.exists():
+            raise ConformanceFailure(f"the guest could not write its results directory {allowed}: {observed}")
