@@ -113,6 +113,7 @@ def resolved_kernels(config: pytest.Config) -> dict[str, kernels.Kernel]:
         specs = config.getoption("kernel") or list(kernels.DEFAULT_KERNELS)
         cache = cache_dir(config)
         try:
+            accel.require_qemu()
             with CacheLock(cache):
                 found = [kernels.resolve(spec, cache) for spec in specs]
         except UserError as err:

@@ -116,7 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     busiest = max(rows, key=lambda r: r["cases"])
     first = busiest["kernel"]
     spec = next(k["spec"] for k in document["kernels"] if k["label"] == first)  # type: ignore[union-attr, index]
-    subset = [c["case_id"] for c in document["cases"] if c["kernel_info"]["label"] == first and c["verdict"] != "SKIP"][: args.subset]  # type: ignore[union-attr, index]
+    subset = [  # -k matches "eligibility[ID]" inside "test_eligibility[ID]" and nothing else
+        f"{c['test']}[{c['case_id']}]"
+        for c in document["cases"]  # type: ignore[union-attr]
+        if c["kernel_info"]["label"] == first and c["verdict"] != "SKIP"  # type: ignore[index]
+    ][: args.subset]
     per_case_wall, _, _ = run_pytest(
         ["suites/test_collapse.py", "--kernel", spec, "--vm-per-case", "--run-dir", str(per_case_dir), "-q", "-k", " or ".join(subset)]
     )

@@ -17,11 +17,16 @@ PROBE_TIMEOUT_S = 60.0
 PROBE_MARK = "collapse-kvm-probe-ok"
 
 
-def host_fingerprint() -> str:
-    """What decides whether nested KVM works: host kernel, QEMU build and CPU model."""
+def require_qemu() -> str:
     qemu = shutil.which("qemu-system-x86_64")
     if qemu is None:
         raise UserError("qemu-system-x86_64 not found; install it with: apt-get install qemu-system-x86 (or run make check)")
+    return qemu
+
+
+def host_fingerprint() -> str:
+    """What decides whether nested KVM works: host kernel, QEMU build and CPU model."""
+    qemu = require_qemu()
     version = subprocess.run([qemu, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
     cpu = next(
         (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),

@@ -6,11 +6,13 @@ index is checked against the Debian archive keyring; no source is ever marked tr
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -117,6 +119,8 @@ class PrivateApt:
             env={**os.environ, "LC_ALL": "C"},
         )
         if proc.returncode != 0:
+            if "No space left" in proc.stderr:
+                raise UserError(f"no space left in {self.dir}; free space or pass --cache-dir")
             last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
             raise UserError(f"{tool} {' '.join(args)} failed for {self.suite}: {last}")
         return proc.stdout
@@ -140,6 +144,40 @@ class PrivateApt:
         self.run("apt-get", "download", "-q", f"{package}={version}", cwd=dest)
         (deb,) = dest.glob(f"{package}_*.deb")
         return deb
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fetch_deb(apt: PrivateApt, cache: Path, fields: dict[str, str]) -> Path:
+    """The package's .deb in CACHE/debs, checked against the SHA256 of the signed index on every use.
+
+    A cached file that does not match (tampered, truncated) is reported, deleted and fetched again.
+    """
+    name, version = fields["Package"], fields["Version"]
+    debs = cache / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    deb = debs / f"{name}_{version.replace(':', '%3a')}_amd64.deb"
+    if deb.exists():
+        if sha256(deb) == fields["SHA256"]:
+            return deb
+        print(f"collapse-conformance: {deb.name} in the cache does not match the signed index (SHA256); fetching it again", file=sys.stderr)
+        deb.unlink()
+    need = int(fields.get("Size", 0)) + int(fields.get("Installed-Size", 0)) * 1024
+    free = shutil.disk_usage(cache).free
+    if free < need:
+        raise UserError(f"no space for {name} in {cache}: needs {need >> 20} MiB, {free >> 20} MiB free; free space or pass --cache-dir")
+    with tempfile.TemporaryDirectory(dir=debs, prefix=".download-") as tmp:
+        fetched = apt.download(name, version, Path(tmp))
+        if sha256(fetched) != fields["SHA256"]:
+            raise UserError(f"{fetched.name} from the mirror does not match the signed index; not using it")
+        fetched.rename(deb)
+    return deb
 
 
 def parse_control(text: str) -> dict[str, str]:
@@ -181,26 +219,25 @@ def resolve(cache: Path, suite: str, offline: bool = False) -> DebianKernel:
         raise UserError(f"debian:{suite} is not in the cache; run once with network access")
     apt.update()
     meta = apt.candidate(META_PACKAGE)
-    wanted: dict[str, str] = {}
+    wanted: dict[str, dict[str, str]] = {}
     queue = kernel_dependencies(meta.get("Depends", ""))
     while queue:
         name = queue.pop(0)
         if name in wanted:
             continue
-        fields = apt.candidate(name)
-        wanted[name] = fields["Version"]
-        queue += kernel_dependencies(fields.get("Depends", ""))
+        wanted[name] = apt.candidate(name)
+        queue += kernel_dependencies(wanted[name].get("Depends", ""))
     if not wanted:
         raise UserError(f"{META_PACKAGE} in {suite} names no kernel package")
     # All packages of one kernel share its ABI name and version: one cache entry per build.
-    entry_name = "+".join(sorted({f"{n.split('-', 2)[2]}_{v}" for n, v in wanted.items()}))
+    entry_name = "+".join(sorted({f"{n.split('-', 2)[2]}_{f['Version']}" for n, f in wanted.items()}))
     root = cache / "kernels" / "debian" / entry_name
     if not (root / ".complete").exists():
-        _extract(apt, wanted, root)
+        _extract([fetch_deb(apt, cache, fields) for fields in wanted.values()], root)
     kernel = DebianKernel(
         suite=suite,
         meta_version=meta["Version"],
-        packages=tuple(f"{n}={v}" for n, v in sorted(wanted.items())),
+        packages=tuple(f"{n}={f['Version']}" for n, f in sorted(wanted.items())),
         root=str(root),
     )
     record.parent.mkdir(parents=True, exist_ok=True)
@@ -208,22 +245,28 @@ def resolve(cache: Path, suite: str, offline: bool = False) -> DebianKernel:
     return kernel
 
 
-def _extract(apt: PrivateApt, wanted: dict[str, str], root: Path) -> None:
-    """Download and unpack into a temporary directory, then rename: never a half-written entry."""
+def _extract(debs: list[Path], root: Path) -> None:
+    """Unpack into a temporary directory, then rename: never a half-written entry."""
     root.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=root.parent, prefix=".partial-") as tmp:
         staging = Path(tmp) / "root"
-        debs = Path(tmp) / "debs"
-        debs.mkdir()
-        for name, version in wanted.items():
-            deb = apt.download(name, version, debs)
-            subprocess.run(["dpkg-deb", "-x", str(deb), str(staging)], check=True)
+        for deb in debs:
+            _run_or_explain(["dpkg-deb", "-x", str(deb), str(staging)], root.parent)
         for moddir in _module_dirs(staging):
-            subprocess.run(["depmod", "-b", str(moddir.parents[2]), moddir.name], check=True)
-        (staging / ".complete").write_text("\n".join(f"{n}={v}" for n, v in wanted.items()) + "\n")
+            _run_or_explain(["depmod", "-b", str(moddir.parents[2]), moddir.name], root.parent)
+        (staging / ".complete").write_text("\n".join(deb.name for deb in debs) + "\n")
         if root.exists():
             shutil.rmtree(root)
         staging.rename(root)
+
+
+def _run_or_explain(command: list[str], where: Path) -> None:
+    proc = subprocess.run(command, capture_output=True, text=True)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        if "No space left" in proc.stderr:
+            raise UserError(f"no space left in {where}; free space or pass --cache-dir")
+        raise UserError(f"{command[0]} failed: {last}")
 
 
 def _module_dirs(root: Path) -> list[Path]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
 import struct
 from dataclasses import dataclass, field
@@ -95,16 +97,34 @@ def build_id(image: Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def _from_image(spec: str, image: Path, label: str | None, tree: Path | None, config_file: Path | None) -> Kernel:
+def _identify(image: Path, config_file: Path | None, cache: Path) -> tuple[str, str, dict[str, str]]:
+    """(banner, build id, config) of an image, memoized in the cache by path, size and mtime:
+    every xdist worker resolves the same kernels, and none should hash or parse them again."""
+    parts = [image.resolve(), *([config_file] if config_file and config_file.exists() else [])]
+    key = hashlib.sha256(repr([(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in parts]).encode()).hexdigest()[:24]
+    memo = cache / "identity" / f"{key}.json"
+    if memo.exists():
+        known = json.loads(memo.read_text())
+        return known["banner"], known["build_id"], known["config"]
     banner = image_banner(image)
+    config = parse_config(config_file.read_text()) if len(parts) == 2 and config_file else {}
+    found = (banner, build_id(image), config)
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    tmp = memo.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"banner": found[0], "build_id": found[1], "config": found[2]}))
+    tmp.replace(memo)
+    return found
+
+
+def _from_image(spec: str, image: Path, label: str | None, tree: Path | None, config_file: Path | None, cache: Path) -> Kernel:
+    banner, image_id, config = _identify(image, config_file, cache)
     release = banner.split(" ", 1)[0]
-    config = parse_config(config_file.read_text()) if config_file and config_file.exists() else {}
     return Kernel(
         spec=spec,
         label=label or release,
         release=release,
         version=upstream_version(release, banner),
-        build_id=build_id(image),
+        build_id=image_id,
         image=image,
         tree=tree,
         config=config,
@@ -138,7 +158,7 @@ def resolve(spec: str, cache: Path, offline: bool = False) -> Kernel:
         suite = spec.split(":", 1)[1]
         entry = debian.resolve(cache, suite, offline=offline)
         image, config = _image_in_root(Path(entry.root))
-        return _from_image(spec, image, suite, None, config)
+        return _from_image(spec, image, suite, None, config, cache)
     path = Path(spec).expanduser()
     if not path.exists():
         raise UserError(f"--kernel {spec}: no such file or directory; pass debian:SUITE, a kernel tree or a vmlinuz")
@@ -148,15 +168,10 @@ def resolve(spec: str, cache: Path, offline: bool = False) -> Kernel:
             raise UserError(
                 f"--kernel {spec}: not a built kernel tree (needs arch/x86/boot/bzImage and modules.order); run make there first"
             )
-        return _from_image(spec, image, None, path.resolve(), path / ".config")
+        return _from_image(spec, image, None, path.resolve(), path / ".config", cache)
     if _modules_root(path) is None:
         raise UserError(f"--kernel {spec}: no lib/modules or usr/lib/modules directory above the image; put its modules there")
-    release_dir = _modules_root(path)
-    kernel = _from_image(spec, path.resolve(), None, None, None)
-    config_candidates = [path.parent / f"config-{kernel.release}", path.parent / "config"]
-    if release_dir is not None:
-        config_candidates.append(release_dir / kernel.release / "config")
-    for candidate in config_candidates:
-        if candidate.exists():
-            return _from_image(spec, path.resolve(), None, None, candidate)
-    return kernel
+    release = image_banner(path).split(" ", 1)[0]
+    candidates = [path.parent / f"config-{release}", path.parent / "config", _modules_root(path) / release / "config"]  # type: ignore[operator]
+    config = next((c for c in candidates if c.exists()), None)
+    return _from_image(spec, path.resolve(), None, None, config, cache)

@@ -1,0 +1,119 @@
+"""Bad input and a shared cache: one clear line for each mistake, and no cache entry used half-made."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import CacheLock
+from vm import debian, kernels
+from vm.errors import UserError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def suite(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "pytest", "-p", "no:xdist", "suites/test_collapse.py", *args]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def bookworm(tmp_path_factory: pytest.TempPathFactory) -> kernels.Kernel:
+    """bookworm in the default cache (downloaded once)."""
+    from conftest import default_cache
+
+    return kernels.resolve("debian:bookworm", default_cache())
+
+
+def test_tampered_deb_is_detected_and_fetched_again(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    first = debian.resolve(tmp_path, "bookworm")
+    (deb,) = (tmp_path / "debs").glob("linux-image-*.deb")
+    good = debian.sha256(deb)
+    with deb.open("ab") as f:
+        f.write(b"tampered")
+    shutil.rmtree(first.root)  # the extracted entry must be rebuilt from the .deb
+    again = debian.resolve(tmp_path, "bookworm")
+    assert "does not match the signed index (SHA256); fetching it again" in capfd.readouterr().err
+    assert debian.sha256(deb) == good and Path(again.root, ".complete").exists()
+
+
+def test_no_space_for_the_cache_is_one_clear_line(tmp_path: Path) -> None:
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(small)], check=True)
+    try:
+        with pytest.raises(UserError, match=r"^no space .*free space or pass --cache-dir$"):
+            debian.resolve(small, "bookworm")
+        assert not list((small / "kernels").glob("*/*")), "a half-written kernel entry was left behind"
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+
+
+def test_qemu_missing_is_one_clear_line(bookworm: kernels.Kernel) -> None:
+    bindir = Path(sys.executable).parent
+    proc = suite("--kernel", str(bookworm.image), env={**os.environ, "PATH": str(bindir)})
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert "ERROR: qemu-system-x86_64 not found; install it with: apt-get install qemu-system-x86" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "spec,message",
+    [
+        ("/nonexistent/vmlinuz", "no such file or directory; pass debian:SUITE, a kernel tree or a vmlinuz"),
+        ("debian:buster", "unknown Debian suite 'buster'"),
+        ("README.md", "is not an x86 kernel image"),
+    ],
+)
+def test_bad_kernel_spec_is_one_clear_line(spec: str, message: str) -> None:
+    proc = suite("--kernel", spec, "--collect-only", "-q")
+    assert proc.returncode == 4 and message in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_kernel_without_thp_skips_every_case_with_the_reason(tmp_path: Path, bookworm: kernels.Kernel) -> None:
+    release_dir = tmp_path / "lib" / "modules" / bookworm.release
+    release_dir.parent.mkdir(parents=True)
+    release_dir.symlink_to(bookworm.image.parent.parent / "lib" / "modules" / bookworm.release)
+    (tmp_path / "boot").mkdir()
+    image = tmp_path / "boot" / bookworm.image.name
+    image.symlink_to(bookworm.image)
+    config = (bookworm.image.parent / f"config-{bookworm.release}").read_text()
+    (tmp_path / "boot" / f"config-{bookworm.release}").write_text(
+        config.replace("CONFIG_TRANSPARENT_HUGEPAGE=y", "# CONFIG_TRANSPARENT_HUGEPAGE is not set")
+    )
+    proc = suite("--kernel", str(image), "--run-dir", str(tmp_path / "run"), "-rs")
+    assert proc.returncode == 0, proc.stdout
+    assert "109 skipped" in proc.stdout and "SKIPPED [109] suites/test_collapse.py: kernel lacks CONFIG_TRANSPARENT_HUGEPAGE" in proc.stdout
+
+
+def test_a_second_run_waits_for_the_cache_lock(tmp_path: Path, bookworm: kernels.Kernel) -> None:
+    cache = tmp_path / "cache"
+    lock = CacheLock(cache)
+    with lock:
+        waiting = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "suites/test_collapse.py",
+                "--collect-only",
+                "-q",
+                "--cache-dir",
+                str(cache),
+                "--kernel",
+                str(bookworm.image),
+            ],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(3)
+        assert waiting.poll() is None, "the second run did not wait for the cache lock"
+    out, _ = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0 and "109 tests collected" in out, out
