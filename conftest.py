@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
+import json
 import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from reports.recorder import RECORD_KEY, Recorder
+from reports.results import read_log
 from suites import rulebook
 from vm import accel, kernels
 from vm.errors import UserError
@@ -52,6 +56,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=SELFTESTS,
         help="also run a harness self-test case per kernel: a guest that panics, hangs, prints a splat or writes to the host",
     )
+    group.addoption("--resume", type=Path, metavar="RUN_DIR", help="finish an interrupted run: only cases with no verdict in RUN_DIR run")
+    group.addoption("--repeat", type=int, default=1, metavar="N", help="run every case N times; repeats that disagree are FLAKY")
     group.addoption("--vm-per-case", action="store_true", help="boot a fresh VM for every case (slow; for the benchmark)")
     group.addoption("--boot-timeout", type=float, default=300.0, help="seconds for a VM to boot and start its agent (default: 300)")
 
@@ -60,16 +66,35 @@ def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
+def _needs_kernels(config: pytest.Config) -> bool:
+    """Whether the run collects end-to-end cases: unit and harness tests need no kernel."""
+    no_kernel = [REPO / "suites" / "unit", REPO / "suites" / "harness"]
+    paths = [Path(arg.split("::")[0]).resolve() for arg in config.args] or [Path.cwd()]
+    return any(not any(p.is_relative_to(d) for d in no_kernel) for p in paths)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "xdist_group(name): cases of one kernel share a worker and its VM")
+    if _needs_kernels(config):
+        resolved_kernels(config)  # bad input stops the run here, as one line, before anything starts
     if _is_worker(config):
         config.collapse_run_dir = Path(config.workerinput["collapse_run_dir"])  # type: ignore[attr-defined]
         return
-    run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
-    run_dir = config.getoption("run_dir") or REPO / "reports" / "out" / run_id
+    signal.signal(signal.SIGTERM, _interrupt)
+    resume: Path | None = config.getoption("resume")
+    if resume is not None:
+        if not (resume / "results.jsonl").exists():
+            raise pytest.UsageError(f"--resume {resume}: no results.jsonl there; pass a run directory such as reports/out/latest")
+        run_dir = resume.resolve()
+    else:
+        run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+        run_dir = config.getoption("run_dir") or REPO / "reports" / "out" / run_id
     config.collapse_run_dir = run_dir  # type: ignore[attr-defined]
-    run = {
+    specs = config.getoption("kernel") or list(kernels.DEFAULT_KERNELS)
+    run: dict[str, object] = {
         "run_id": run_dir.name,
+        "kernel_specs": specs,
+        "repeat": config.getoption("repeat"),
         "spec": config.getoption("spec"),
         "rule_book": rulebook.load().version,
         "rules": {rule.id: rule.statement for rule in rulebook.load().rules},
@@ -77,8 +102,15 @@ def pytest_configure(config: pytest.Config) -> None:
         "command": " ".join(config.invocation_params.args),
         "host": os.uname().nodename,
     }
-    specs = config.getoption("kernel") or list(kernels.DEFAULT_KERNELS)
-    config.pluginmanager.register(Recorder(run_dir, run, specs), "collapse-recorder")
+    if resume is not None and (run_dir / "results.json").exists():
+        previous = json.loads((run_dir / "results.json").read_text())["run"]
+        run = {**previous, "resumed": [*previous.get("resumed", []), run["started"]]}
+    config.pluginmanager.register(Recorder(run_dir, run), "collapse-recorder")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM (CI timeout, kill) ends the run like Ctrl-C: pytest still writes the reports."""
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -137,21 +169,34 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             ]
         else:
             planned = rulebook.plan(book, test, kernel.name, kernel.label, kernel.version, kernel.config, spec)
+        repeat = metafunc.config.getoption("repeat")
         for case in planned:
             marks = [pytest.mark.xdist_group(kernel.name)]
             if case.skip:
                 marks.append(pytest.mark.skip(reason=case.skip))
-            params.append(pytest.param(case, id=case.id, marks=marks))
+            for rep in range(1, repeat + 1):
+                repeated = dataclasses.replace(case, repeat=rep)
+                params.append(pytest.param(repeated, id=case.id + (f"-rep{rep}" if repeat > 1 else ""), marks=marks))
     metafunc.parametrize("case", params)
+
+
+def _plain_nodeid(nodeid: str) -> str:
+    """The node id without xdist's '@group' suffix."""
+    return nodeid[: nodeid.rindex("@")] if nodeid.rfind("@") > nodeid.rfind("]") else nodeid
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Kernel-major order, so each VM boots once; kernels with the most cases to run go first."""
+    unwanted = []
     if not config.getoption("selftest"):
-        selftests = [item for item in items if getattr(item, "originalname", "") == "test_selftest"]
-        if selftests:
-            config.hook.pytest_deselected(items=selftests)
-            items[:] = [item for item in items if item not in selftests]
+        unwanted += [item for item in items if getattr(item, "originalname", "") == "test_selftest"]
+    if config.getoption("resume"):
+        done = {_plain_nodeid(str(r["nodeid"])) for r in read_log(config.getoption("resume") / "results.jsonl")}
+        unwanted += [item for item in items if _plain_nodeid(item.nodeid) in done]
+    if unwanted:
+        config.hook.pytest_deselected(items=unwanted)
+        dropped = set(map(id, unwanted))
+        items[:] = [item for item in items if id(item) not in dropped]
     runnable: dict[str, int] = {}
     for item in items:
         case = _case_of(item)
@@ -238,12 +283,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     item.stash[CASE_RECORD] = {
         "nodeid": item.nodeid,
         "test": case.test,
-        "case_id": case.id,
+        "case_id": item.callspec.id,  # type: ignore[attr-defined]  # the case id, with -repN when repeated
         "params_id": case.params_id,
         "params": case.params,
         "kernel": kernel.name,
         "kernel_info": {**kernel.describe(), "name": kernel.name, "accel": None, "boot_s": None},
         "spec": case.spec,
+        "repeat": case.repeat,
         "rule": case.rule,
         "group": case.group,
         "expected": case.expect,

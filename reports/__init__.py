@@ -8,9 +8,9 @@ from reports import junit, matrix
 from reports.results import write_results
 
 
-def render_run(run_dir: Path, run: dict[str, object], kernels: list[dict[str, object]]) -> dict[str, object]:
+def render_run(run_dir: Path, run: dict[str, object]) -> dict[str, object]:
     """Fold results.jsonl into results.json and write every format; point reports/out/latest here."""
-    document = write_results(run_dir, run, kernels)
+    document = write_results(run_dir, run)
     (run_dir / "matrix.txt").write_text(matrix.render_text(document))
     (run_dir / "matrix.md").write_text(matrix.render_markdown(document))
     junit.write_all(document, run_dir)

@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.run_dir} has no results.json; pass a run directory such as reports/out/latest", file=sys.stderr)
         return 2
     previous = load(args.run_dir)
-    document = render_run(args.run_dir.resolve(), previous["run"], previous["kernels"])
+    document = render_run(args.run_dir.resolve(), previous["run"])
     print((args.run_dir / "matrix.txt").read_text(), end="")
     return 1 if any(c["verdict"] in ("FAIL", "ERROR") for c in document["cases"]) else 0
 

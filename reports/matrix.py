@@ -16,7 +16,11 @@ class Row:
     params: str
     rules: dict[str, str] = field(default_factory=dict)  # kernel -> deciding rule
     groups: dict[str, str] = field(default_factory=dict)
-    cells: dict[str, str] = field(default_factory=dict)  # kernel -> verdict
+    verdicts: dict[str, list[str]] = field(default_factory=dict)  # kernel -> verdict of each repeat
+
+    @property
+    def cells(self) -> dict[str, str]:
+        return {kernel: combine(v) for kernel, v in self.verdicts.items()}
 
     def _deciding(self) -> dict[str, str]:
         """Rules that produced a verdict; a rule that only skips (X0 before 6.1) names no row."""
@@ -47,27 +51,51 @@ def build(document: dict[str, object]) -> tuple[list[dict[str, object]], list[Ro
         row = rows.setdefault(key, Row(test=case["test"], params=case["params_id"]))
         row.rules[case["kernel"]] = case["rule"] or "-"
         row.groups[case["kernel"]] = case["group"]
-        row.cells[case["kernel"]] = case["verdict"]
+        row.verdicts.setdefault(case["kernel"], []).append(case["verdict"])
     ordered = sorted(rows.values(), key=lambda r: (r.group, r.rule, r.test, r.params))
     return kernels, ordered
 
 
+def combine(verdicts: list[str]) -> str:
+    """One cell from its repeats: their common verdict, or FLAKY when they disagree."""
+    return verdicts[0] if len(set(verdicts)) == 1 else "FLAKY"
+
+
 def totals(document: dict[str, object]) -> Counter[str]:
-    return Counter(case["verdict"] for case in document["cases"])  # type: ignore[union-attr, index]
+    """Verdicts per cell (case x kernel), repeats combined."""
+    _, rows = build(document)
+    return Counter(verdict for row in rows for verdict in row.cells.values())
 
 
 def header(document: dict[str, object]) -> str:
     run: dict[str, object] = document["run"]  # type: ignore[assignment]
     count = totals(document)
-    summary = ", ".join(f"{count[v]} {v}" for v in VERDICTS)
+    summary = ", ".join(f"{count[v]} {v}" for v in VERDICTS if v != "FLAKY" or count[v])
+    repeats = f" x{run['repeat']} repeats" if int(run.get("repeat", 1)) > 1 else ""  # type: ignore[call-overload]
     return (
         f"MADV_COLLAPSE conformance: spec {run['spec']}, rule book {run['rule_book']}, run {run['run_id']}, "
-        f"{len(document['cases'])} cases on {len(document['kernels'])} kernels: {summary}"  # type: ignore[arg-type]
+        f"{sum(count.values())} cases{repeats} on {len(document['kernels'])} kernels: {summary}"  # type: ignore[arg-type]
     )
 
 
 def failures(document: dict[str, object]) -> list[dict[str, object]]:
-    return [c for c in document["cases"] if c["verdict"] in ("FAIL", "ERROR")]  # type: ignore[union-attr, index]
+    """FAIL and ERROR records, and one entry per FLAKY cell listing its repeats."""
+    _, rows = build(document)
+    flaky = {(row.test, row.params, k) for row in rows for k, v in row.cells.items() if v == "FLAKY"}
+    listed = [c for c in document["cases"] if c["verdict"] in ("FAIL", "ERROR")]  # type: ignore[union-attr, index]
+    for row in rows:
+        for kernel, verdicts in row.verdicts.items():
+            if (row.test, row.params, kernel) in flaky:
+                case_id = next(
+                    str(c["case_id"])
+                    for c in document["cases"]
+                    if c["kernel"] == kernel and c["params_id"] == row.params  # type: ignore[union-attr, index]
+                )
+                message = f"repeats disagree: {', '.join(verdicts)}"
+                listed.append(
+                    {"verdict": "FLAKY", "kernel": kernel, "test": row.test, "case_id": case_id, "rule": row.rule, "message": message}
+                )
+    return listed
 
 
 def render_text(document: dict[str, object]) -> str:
@@ -93,7 +121,7 @@ def render_text(document: dict[str, object]) -> str:
         cells = " ".join(f"{row.cells.get(n, NOT_RUN):>5}" for n in names)
         lines.append(f"    {row.label(short):<{label_width}}{cells}")
     lines.append("")
-    lines.append(f"Cells: PASS, FAIL, SKIP, ERROR; {NOT_RUN} = not planned on that kernel; (RULE@[n]) = decided by RULE there.")
+    lines.append(f"Cells: PASS, FAIL, SKIP, ERROR, FLAKY (repeats disagree); {NOT_RUN} = not planned; (RULE@[n]) = decided by RULE there.")
     bad = failures(document)
     if bad:
         lines.append("")
@@ -125,4 +153,4 @@ def render_markdown(document: dict[str, object]) -> str:
 
 
 def _md_cell(verdict: str) -> str:
-    return f"**{verdict}**" if verdict in ("FAIL", "ERROR") else verdict
+    return f"**{verdict}**" if verdict in ("FAIL", "ERROR", "FLAKY") else verdict

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -13,30 +14,24 @@ RECORD_KEY = "collapse"
 
 
 class Recorder:
-    def __init__(self, run_dir: Path, run: dict[str, object], kernel_specs: list[str]) -> None:
+    def __init__(self, run_dir: Path, run: dict[str, object]) -> None:
         self.run_dir = run_dir
         self.run = run
-        self.kernel_specs = kernel_specs
         self.log = ResultsLog(run_dir)
-        self.kernels: dict[str, dict[str, object]] = {}
         self.document: dict[str, object] | None = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for key, record in report.user_properties:
             if key == RECORD_KEY:
-                kernel: dict[str, object] = record["kernel_info"]  # type: ignore[index]
-                known = self.kernels.setdefault(str(kernel["name"]), dict(kernel))
-                known.update({k: v for k, v in kernel.items() if v is not None})
                 self.log.append(record)  # type: ignore[arg-type]
 
-    def ordered_kernels(self) -> list[dict[str, object]]:
-        order = {spec: index for index, spec in enumerate(self.kernel_specs)}
-        return sorted(self.kernels.values(), key=lambda k: (order.get(str(k["spec"]), len(order)), str(k["name"])))
-
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Also on Ctrl-C and SIGTERM: the matrix of what finished is still written."""
         self.log.close()
         if self.log.path.exists() and self.log.path.stat().st_size:
-            self.document = render_run(self.run_dir, self.run, self.ordered_kernels())
+            self.run["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            self.run["exit_status"] = int(session.exitstatus)
+            self.document = render_run(self.run_dir, self.run)
 
     def pytest_terminal_summary(self, terminalreporter) -> None:  # type: ignore[no-untyped-def]
         if self.document is None:

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import TextIO
 
-VERDICTS = ("PASS", "FAIL", "SKIP", "ERROR")
+VERDICTS = ("PASS", "FAIL", "SKIP", "ERROR", "FLAKY")
 
 
 class ResultsLog:
@@ -45,8 +45,19 @@ def read_log(path: Path) -> list[dict[str, object]]:
     return list(records.values())
 
 
-def write_results(run_dir: Path, run: dict[str, object], kernels: list[dict[str, object]]) -> dict[str, object]:
-    document = {"run": run, "kernels": kernels, "cases": read_log(run_dir / "results.jsonl")}
+def kernels_of(records: list[dict[str, object]], specs: list[str]) -> list[dict[str, object]]:
+    """Each kernel's description, merged over its records, in the order of the --kernel specs."""
+    kernels: dict[str, dict[str, object]] = {}
+    for record in records:
+        info: dict[str, object] = record["kernel_info"]  # type: ignore[assignment]
+        kernels.setdefault(str(info["name"]), {}).update({k: v for k, v in info.items() if v is not None})
+    order = {spec: index for index, spec in enumerate(specs)}
+    return sorted(kernels.values(), key=lambda k: (order.get(str(k["spec"]), len(order)), str(k["name"])))
+
+
+def write_results(run_dir: Path, run: dict[str, object]) -> dict[str, object]:
+    cases = read_log(run_dir / "results.jsonl")
+    document = {"run": run, "kernels": kernels_of(cases, list(run.get("kernel_specs", []))), "cases": cases}  # type: ignore[call-overload]
     tmp = run_dir / "results.json.tmp"
     tmp.write_text(json.dumps(document, indent=1, sort_keys=True))
     tmp.replace(run_dir / "results.json")

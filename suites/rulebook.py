@@ -147,6 +147,7 @@ class Case:
     group: str
     expect: dict[str, object] = field(default_factory=dict)
     skip: str | None = None
+    repeat: int = 1
 
     @property
     def params_id(self) -> str:

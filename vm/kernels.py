@@ -169,9 +169,9 @@ def resolve(spec: str, cache: Path, offline: bool = False) -> Kernel:
                 f"--kernel {spec}: not a built kernel tree (needs arch/x86/boot/bzImage and modules.order); run make there first"
             )
         return _from_image(spec, image, None, path.resolve(), path / ".config", cache)
+    release = image_banner(path).split(" ", 1)[0]
     if _modules_root(path) is None:
         raise UserError(f"--kernel {spec}: no lib/modules or usr/lib/modules directory above the image; put its modules there")
-    release = image_banner(path).split(" ", 1)[0]
     candidates = [path.parent / f"config-{release}", path.parent / "config", _modules_root(path) / release / "config"]  # type: ignore[operator]
     config = next((c for c in candidates if c.exists()), None)
     return _from_image(spec, path.resolve(), None, None, config, cache)

@@ -7,8 +7,10 @@ recorded in results.json.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -75,5 +77,63 @@ def test_hang_times_out_as_error_and_the_vm_is_killed(misbehaving_run) -> None: 
     hang = verdict(records, "hang")
     assert hang["verdict"] == "ERROR" and "no answer from the guest agent within 15 s" in str(hang["message"])
     assert verdict(records, "noop")["verdict"] == "PASS"
-    leftovers = subprocess.run(["pgrep", "-f", "qemu-system-x86_64 -name virtme-ng"], capture_output=True, text=True).stdout
-    assert not leftovers.strip(), f"QEMU left running: {leftovers}"
+    assert not no_qemu_left()
+
+
+def no_qemu_left() -> str:
+    return subprocess.run(["pgrep", "-af", "qemu-system-x86_64 -name virtme-ng"], capture_output=True, text=True).stdout.strip()
+
+
+def test_interrupted_run_keeps_its_results_and_resumes(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "pytest", "-p", "no:xdist", "--run-dir", str(run_dir), "--kernel", KERNEL, "-k", "eligibility"]
+    proc = subprocess.Popen([*command, "suites/test_collapse.py"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = run_dir / "results.jsonl"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 5):
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)  # what a CI timeout sends
+    assert proc.wait(timeout=120) == 2  # pytest's "interrupted"
+    first = json.loads((run_dir / "results.json").read_text())
+    done = len(first["cases"])
+    assert 5 <= done < 108 and (run_dir / "matrix.txt").exists()
+    assert not no_qemu_left()
+
+    resumed = subprocess.run([*command, "--resume", str(run_dir), "suites/test_collapse.py"], cwd=REPO, capture_output=True, text=True)
+    assert f"{108 - done} passed" in resumed.stdout and f"{done + 1} deselected" in resumed.stdout, resumed.stdout[-2000:]
+    final = json.loads((run_dir / "results.json").read_text())
+    assert len(final["cases"]) == 108 and {c["verdict"] for c in final["cases"]} == {"PASS"}
+    assert final["run"]["run_id"] == first["run"]["run_id"] and len(final["run"]["resumed"]) == 1
+
+
+def test_repeat_runs_every_case_n_times(tmp_path: Path) -> None:
+    status, records, output = run_suite(tmp_path / "run", "suites/test_collapse.py", "-k", "availability", "--repeat", "3")
+    assert status == 0, output
+    assert sorted(records) == [f"bookworm-anon-madvise-noadvice-noprctl-madvise-nice-rep{i}" for i in (1, 2, 3)]
+    assert "1 cases x3 repeats on 1 kernels: 1 PASS" in (tmp_path / "run" / "matrix.txt").read_text()
+
+
+def test_kernel_that_does_not_boot_errors_every_case_and_others_go_on(tmp_path: Path) -> None:
+    from conftest import default_cache
+    from vm import kernels
+
+    good = kernels.resolve(KERNEL, default_cache())
+    broken = tmp_path / "boot" / f"vmlinuz-{good.release}"
+    broken.parent.mkdir()
+    image = bytearray(good.image.read_bytes())
+    image[0x10000:] = bytes(len(image) - 0x10000)  # keep the boot header, zero the compressed kernel
+    broken.write_bytes(bytes(image))
+    (tmp_path / "lib" / "modules").mkdir(parents=True)
+    (tmp_path / "lib" / "modules" / good.release).symlink_to(good.image.parent.parent / "lib" / "modules" / good.release)
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "pytest", "-p", "no:xdist", "--run-dir", str(run_dir), "--boot-timeout", "45"]
+    command += ["--kernel", str(broken), "--kernel", KERNEL, "-k", "availability or (never and noadvice and noprctl)"]
+    proc = subprocess.run([*command, "suites/test_collapse.py"], cwd=REPO, capture_output=True, text=True, timeout=900)
+    cases = json.loads((run_dir / "results.json").read_text())["cases"]
+    by_kernel: dict[str, set[str]] = {}
+    for case in cases:
+        by_kernel.setdefault(case["kernel_info"]["label"], set()).add(case["verdict"])
+    assert by_kernel == {good.release: {"ERROR"}, "bookworm": {"PASS"}}, proc.stdout[-3000:]
+    errors = [c for c in cases if c["verdict"] == "ERROR"]
+    assert len(errors) == 7 and all("did not boot (tried twice)" in c["message"] for c in errors)
+    assert not no_qemu_left()

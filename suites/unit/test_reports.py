@@ -8,9 +8,15 @@ from pathlib import Path
 from reports import junit, matrix, render_run
 from reports.results import ResultsLog, read_log
 
+KERNEL_INFO = {
+    "old-1": {"name": "old-1", "label": "old", "spec": "old", "version": "6.1.0", "release": "6.1.0-1", "build_id": "1"},
+    "new-2": {"name": "new-2", "label": "new", "spec": "new", "version": "6.12.0", "release": "6.12.0-1", "build_id": "2"},
+}
+
 
 def case(kernel: str, params: str, rule: str, verdict: str, message: str | None = None) -> dict[str, object]:
     return {
+        "kernel_info": KERNEL_INFO[kernel],
         "nodeid": f"t[{kernel}-{params}]",
         "test": "eligibility",
         "case_id": f"{kernel}-{params}",
@@ -28,10 +34,7 @@ def case(kernel: str, params: str, rule: str, verdict: str, message: str | None 
 
 DOCUMENT = {
     "run": {"run_id": "r1", "spec": "upstream", "rule_book": "1"},
-    "kernels": [
-        {"name": "old-1", "label": "old", "version": "6.1.0", "release": "6.1.0-1", "build_id": "1"},
-        {"name": "new-2", "label": "new", "version": "6.12.0", "release": "6.12.0-1", "build_id": "2"},
-    ],
+    "kernels": list(KERNEL_INFO.values()),
     "cases": [
         case("old-1", "self-nonice", "D2.self", "PASS"),
         case("new-2", "self-nonice", "A0", "FAIL", "A0: expected result=ok; observed result=EPERM"),
@@ -79,7 +82,18 @@ def test_render_run_writes_every_format(tmp_path: Path) -> None:
     for record in DOCUMENT["cases"]:  # type: ignore[union-attr]
         log.append(record)
     log.close()
-    render_run(run_dir, DOCUMENT["run"], DOCUMENT["kernels"])  # type: ignore[arg-type]
+    document = render_run(run_dir, {**DOCUMENT["run"], "kernel_specs": ["new", "old"]})  # type: ignore[dict-item]
+    assert [k["label"] for k in document["kernels"]] == ["new", "old"]  # type: ignore[index, union-attr]
     names = sorted(p.name for p in run_dir.iterdir())
     assert names == ["junit-new.xml", "junit-old.xml", "matrix.md", "matrix.txt", "results.json", "results.jsonl"]
     assert (tmp_path / "out" / "latest").resolve() == run_dir.resolve()
+
+
+def test_repeats_that_disagree_are_flaky_not_pass() -> None:
+    repeated = [case("old-1", "madvise-nice", "A0", v) for v in ("PASS", "FAIL", "PASS")]
+    repeated += [case("new-2", "madvise-nice", "A0", "PASS") for _ in range(3)]
+    document = {**DOCUMENT, "run": {**DOCUMENT["run"], "repeat": 3}, "cases": repeated}  # type: ignore[dict-item]
+    assert matrix.totals(document) == {"FLAKY": 1, "PASS": 1}
+    text = matrix.render_text(document)
+    assert "2 cases x3 repeats on 2 kernels: 1 PASS, 0 FAIL, 0 SKIP, 0 ERROR, 1 FLAKY" in text
+    assert "FLAKY [1] eligibility[old-1-madvise-nice]: repeats disagree: PASS, FAIL, PASS" in text
