@@ -200,15 +200,24 @@ def observed_result(caller: str, call: dict[str, object], length: int) -> str:
     return f"ret={ret}"
 
 
+def vmflags_change(before: list[str], after: list[str]) -> str:
+    """'unchanged', or the flags added and removed, e.g. '+hg' or '+nh -hg'."""
+    added = [f"+{f}" for f in after if f not in before]
+    removed = [f"-{f}" for f in before if f not in after]
+    return " ".join(added + removed) or "unchanged"
+
+
 def summarize(params: dict[str, str], observed: dict[str, object]) -> dict[str, object]:
     """The observation reduced to the quantities the rules speak of."""
     before: dict[str, object] = observed["before"]  # type: ignore[assignment]
     after: dict[str, object] = observed["after"]  # type: ignore[assignment]
+    caller = str(observed.get("caller", params.get("caller")))
     return {
-        "result": observed_result(params["caller"], observed["call"], int(observed["length"])),  # type: ignore[arg-type]
+        "result": observed_result(caller, observed["call"], int(observed["length"])),  # type: ignore[arg-type]
         "pmd_mapped": after["pmd_mapped"],
+        "blocks": after.get("blocks", "1" if after["pmd_mapped"] else "0"),
         "data": "intact" if observed["data_intact"] else "corrupted",
-        "vmflags": "unchanged" if before["vmflags"] == after["vmflags"] else f"{before['vmflags']} -> {after['vmflags']}",
+        "vmflags": vmflags_change(before["vmflags"], after["vmflags"]),  # type: ignore[arg-type]
         "views": "agree" if after["views_agree"] else f"smaps {after['pmd_kb']} kB vs kpageflags {after['thp_pages']} THP pages",
     }
 
@@ -217,8 +226,8 @@ INVARIANT_EXPECT = {"data": "intact", "vmflags": "unchanged", "views": "agree"}
 
 
 def judge(expect: dict[str, object], summary: dict[str, object]) -> list[tuple[str, object, object]]:
-    """Mismatches (field, expected, observed) between the rule's expectation plus invariants and SUMMARY."""
-    wanted = {**expect, **INVARIANT_EXPECT}
+    """Mismatches (field, expected, observed) between the invariants, overridden by the rule's expectation, and SUMMARY."""
+    wanted = {**INVARIANT_EXPECT, **expect}
     return [(key, value, summary.get(key)) for key, value in wanted.items() if summary.get(key) != value]
 
 

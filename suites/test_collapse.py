@@ -46,3 +46,13 @@ def test_availability(request: pytest.FixtureRequest, case: rulebook.Case, guest
 def test_eligibility(request: pytest.FixtureRequest, case: rulebook.Case, guest: GuestVM) -> None:
     """THP mode x VMA advice x prctl x caller x CAP_SYS_NICE, private anonymous memory."""
     run_and_judge(request, case, guest)
+
+
+def test_process_madvise(request: pytest.FixtureRequest, case: rulebook.Case, guest: GuestVM) -> None:
+    """D1, D4-D6: accepted advice per target and version, and the errno of each malformed call."""
+    run_and_judge(request, case, guest)
+
+
+def test_ranges(request: pytest.FixtureRequest, case: rulebook.Case, guest: GuestVM) -> None:
+    """B1, B4: argument validation and alignment clamping over two aligned 2 MiB blocks."""
+    run_and_judge(request, case, guest)
