@@ -90,11 +90,7 @@ def parse_config(text: str) -> dict[str, str]:
 
 
 def build_id(image: Path) -> str:
-    digest = hashlib.sha256()
-    with image.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:12]
+    return debian.sha256(image)[:12]
 
 
 def _identify(image: Path, config_file: Path | None, cache: Path) -> tuple[str, str, dict[str, str]]:
