@@ -56,3 +56,8 @@ def test_process_madvise(request: pytest.FixtureRequest, case: rulebook.Case, gu
 def test_ranges(request: pytest.FixtureRequest, case: rulebook.Case, guest: GuestVM) -> None:
     """B1, B4: argument validation and alignment clamping over two aligned 2 MiB blocks."""
     run_and_judge(request, case, guest)
+
+
+def test_memory(request: pytest.FixtureRequest, case: rulebook.Case, guest: GuestVM) -> None:
+    """A6, A7: shared anonymous memory, memfd and tmpfs files under shmem_enabled and huge=."""
+    run_and_judge(request, case, guest)
