@@ -61,3 +61,8 @@ def test_ranges(request: pytest.FixtureRequest, case: rulebook.Case, guest: Gues
 def test_memory(request: pytest.FixtureRequest, case: rulebook.Case, guest: GuestVM) -> None:
     """A6, A7: shared anonymous memory, memfd and tmpfs files under shmem_enabled and huge=."""
     run_and_judge(request, case, guest)
+
+
+def test_populate(request: pytest.FixtureRequest, case: rulebook.Case, guest: GuestVM) -> None:
+    """A14, C8: untouched and read-faulted VMAs; one written page under max_ptes_none=0; zero-filled pages."""
+    run_and_judge(request, case, guest)
