@@ -66,6 +66,7 @@ class Rule:
 @dataclass(frozen=True)
 class TestDef:
     name: str
+    description: str
     requires: tuple[str, ...]
     dimensions: dict[str, tuple[str, ...]]
 
@@ -95,6 +96,7 @@ def load(path: Path = RULES_FILE) -> RuleBook:
     tests = {
         name: TestDef(
             name=name,
+            description=body["description"],
             requires=tuple(body.get("requires", ())),
             dimensions={dim: tuple(values) for dim, values in body["dimensions"].items()},
         )
