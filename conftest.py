@@ -62,6 +62,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--boot-timeout", type=float, default=300.0, help="seconds for a VM to boot and start its agent (default: 300)")
 
 
+def kernel_specs(config: pytest.Config) -> list[str]:
+    return config.getoption("kernel") or list(kernels.DEFAULT_KERNELS)
+
+
 def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
@@ -90,7 +94,7 @@ def pytest_configure(config: pytest.Config) -> None:
         run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
         run_dir = config.getoption("run_dir") or REPO / "reports" / "out" / run_id
     config.collapse_run_dir = run_dir  # type: ignore[attr-defined]
-    specs = config.getoption("kernel") or list(kernels.DEFAULT_KERNELS)
+    specs = kernel_specs(config)
     run: dict[str, object] = {
         "run_id": run_dir.name,
         "kernel_specs": specs,
@@ -142,7 +146,7 @@ class CacheLock:
 def resolved_kernels(config: pytest.Config) -> dict[str, kernels.Kernel]:
     """--kernel specs resolved once per process; only when some test needs a kernel."""
     if KERNELS not in config.stash:
-        specs = config.getoption("kernel") or list(kernels.DEFAULT_KERNELS)
+        specs = kernel_specs(config)
         cache = cache_dir(config)
         try:
             accel.require_qemu()
@@ -227,7 +231,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     )
     # Each VM costs its guest RAM plus about 1 GiB for QEMU, vng and the worker itself.
     per_vm = memory_bytes(config.getoption("guest_memory")) + (1 << 30)
-    kernel_count = len(config.getoption("kernel") or kernels.DEFAULT_KERNELS)
+    kernel_count = len(kernel_specs(config))
     return max(1, min(cores, available // per_vm, kernel_count))
 
 

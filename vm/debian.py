@@ -111,19 +111,7 @@ class PrivateApt:
         self.sources.write_text("\n".join(lines) + "\n")
 
     def run(self, tool: str, *args: str, cwd: Path | None = None) -> str:
-        proc = subprocess.run(
-            [tool, *self._options(), *args],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "LC_ALL": "C"},
-        )
-        if proc.returncode != 0:
-            if "No space left" in proc.stderr:
-                raise UserError(f"no space left in {self.dir}; free space or pass --cache-dir")
-            last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-            raise UserError(f"{tool} {' '.join(args)} failed for {self.suite}: {last}")
-        return proc.stdout
+        return _run_or_explain([tool, *self._options(), *args], self.dir, f"{tool} {' '.join(args)} for {self.suite}", cwd)
 
     def fresh(self) -> bool:
         return self.stamp.exists() and time.time() - self.stamp.stat().st_mtime < INDEX_MAX_AGE_S
@@ -260,13 +248,15 @@ def _extract(debs: list[Path], root: Path) -> None:
         staging.rename(root)
 
 
-def _run_or_explain(command: list[str], where: Path) -> None:
-    proc = subprocess.run(command, capture_output=True, text=True)
+def _run_or_explain(command: list[str], where: Path, what: str = "", cwd: Path | None = None) -> str:
+    """COMMAND's stdout; a failure becomes one UserError line (running out of space named as such)."""
+    proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"})
     if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
         if "No space left" in proc.stderr:
             raise UserError(f"no space left in {where}; free space or pass --cache-dir")
-        raise UserError(f"{command[0]} failed: {last}")
+        last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise UserError(f"{what or command[0]} failed: {last}")
+    return proc.stdout
 
 
 def _module_dirs(root: Path) -> list[Path]:

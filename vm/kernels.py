@@ -166,8 +166,9 @@ def resolve(spec: str, cache: Path, offline: bool = False) -> Kernel:
             )
         return _from_image(spec, image, None, path.resolve(), path / ".config", cache)
     release = image_banner(path).split(" ", 1)[0]
-    if _modules_root(path) is None:
+    modules = _modules_root(path)
+    if modules is None:
         raise UserError(f"--kernel {spec}: no lib/modules or usr/lib/modules directory above the image; put its modules there")
-    candidates = [path.parent / f"config-{release}", path.parent / "config", _modules_root(path) / release / "config"]  # type: ignore[operator]
+    candidates = [path.parent / f"config-{release}", path.parent / "config", modules / release / "config"]
     config = next((c for c in candidates if c.exists()), None)
     return _from_image(spec, path.resolve(), None, None, config, cache)
