@@ -40,7 +40,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="SPEC",
         help=f"debian:SUITE, a built kernel tree, or a vmlinuz; repeatable (default: {' '.join(kernels.DEFAULT_KERNELS)})",
     )
-    group.addoption("--spec", choices=rulebook.SPECS, default="upstream", help="rule set to check (default: upstream)")
+    group.addoption(
+        "--spec",
+        action="append",
+        default=[],
+        choices=rulebook.SPECS,
+        help="rule set to check; repeatable: the first is checked in full, the others beside it on their own rules "
+        f"(default: {' '.join(rulebook.DEFAULT_SPECS)})",
+    )
     group.addoption(
         "--cache-dir", type=Path, default=None, help="kernels and apt state (default: $COLLAPSE_CACHE or ~/.cache/collapse-conformance)"
     )
@@ -60,6 +67,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--repeat", type=int, default=1, metavar="N", help="run every case N times; repeats that disagree are FLAKY")
     group.addoption("--vm-per-case", action="store_true", help="boot a fresh VM for every case (slow; for the benchmark)")
     group.addoption("--boot-timeout", type=float, default=300.0, help="seconds for a VM to boot and start its agent (default: 300)")
+
+
+def rule_specs(config: pytest.Config) -> list[str]:
+    """The specs to check, in order and without repeats; the first is checked on every case."""
+    return list(dict.fromkeys(config.getoption("spec") or rulebook.DEFAULT_SPECS))
 
 
 def kernel_specs(config: pytest.Config) -> list[str]:
@@ -99,7 +111,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "run_id": run_dir.name,
         "kernel_specs": specs,
         "repeat": config.getoption("repeat"),
-        "spec": config.getoption("spec"),
+        "spec": " + ".join(rule_specs(config)),
+        "specs": rule_specs(config),
         "rule_book": rulebook.load().version,
         "rules": {rule.id: rule.statement for rule in rulebook.load().rules},
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -163,16 +176,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     test = metafunc.function.__name__.removeprefix("test_")
     book = rulebook.load()
-    spec = metafunc.config.getoption("spec")
+    primary, *others = rule_specs(metafunc.config)
     params = []
     for kernel in resolved_kernels(metafunc.config).values():
         if test == "selftest":
             planned = [
-                rulebook.Case("selftest", {"action": a}, kernel.name, kernel.label, spec, f"S.{a}", "selftest")
+                rulebook.Case("selftest", {"action": a}, kernel.name, kernel.label, primary, f"S.{a}", "selftest")
                 for a in metafunc.config.getoption("selftest")
             ]
         else:
-            planned = rulebook.plan(book, test, kernel.name, kernel.label, kernel.version, kernel.config, spec)
+            planned = rulebook.plan(book, test, kernel.name, kernel.label, kernel.version, kernel.config, primary)
+            for spec in others:
+                planned += rulebook.plan(book, test, kernel.name, kernel.label, kernel.version, kernel.config, spec, beside=primary)
         repeat = metafunc.config.getoption("repeat")
         for case in planned:
             marks = [pytest.mark.xdist_group(kernel.name)]

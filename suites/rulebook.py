@@ -13,7 +13,11 @@ from pathlib import Path
 
 Version = tuple[int, int, int]
 RULES_FILE = Path(__file__).with_name("rules.toml")
-SPECS = ("upstream", "proposal")
+# upstream: the merged semantics, version-aware. proposal: the linux-mm proposal as written (the seed
+# message). documented: what the man pages and transhuge.rst say. The last two inherit upstream
+# wherever they say nothing; their own rules carry `specs = [...]`.
+SPECS = ("upstream", "proposal", "documented")
+DEFAULT_SPECS = ("upstream", "documented")
 
 
 def parse_version(text: str) -> Version:
@@ -114,6 +118,8 @@ def load(path: Path = RULES_FILE) -> RuleBook:
         for dim, values in when.items():
             if dim not in dims or not set(values) <= set(dims[dim]):
                 raise ValueError(f"rule {raw['id']}: 'when' names {dim}={values}, not in test {raw['test']}")
+        if not set(raw.get("specs", SPECS)) <= set(SPECS):
+            raise ValueError(f"rule {raw['id']}: unknown spec in {raw['specs']}; specs are {', '.join(SPECS)}")
         if ("expect" in raw) == ("skip" in raw):
             raise ValueError(f"rule {raw['id']}: needs exactly one of 'expect' or 'skip'")
         rules.append(
@@ -157,16 +163,31 @@ class Case:
 
     @property
     def id(self) -> str:
-        return f"{self.kernel_label}-{self.params_id}"
+        return f"{self.kernel_label}-{self.params_id}" + ("" if self.spec == SPECS[0] else f"-{self.spec}")
 
 
-def plan(book: RuleBook, test: str, kernel_name: str, kernel_label: str, version: Version, config: dict[str, str], spec: str) -> list[Case]:
-    """Every case of TEST on one kernel, each with its expectation or its reason to skip."""
+def plan(
+    book: RuleBook,
+    test: str,
+    kernel_name: str,
+    kernel_label: str,
+    version: Version,
+    config: dict[str, str],
+    spec: str,
+    beside: str | None = None,
+) -> list[Case]:
+    """Every case of TEST on one kernel, each with its expectation or its reason to skip.
+
+    With BESIDE (the run's first spec), SPEC is checked beside it: only the cases that one of
+    SPEC's own rules decides are planned, since everywhere else SPEC inherits BESIDE's verdict.
+    """
     definition = book.tests[test]
     missing = [opt for opt in definition.requires if config and config.get(opt) not in ("y", "m")]
     cases = []
     for params in definition.grid():
         rule = book.decide(test, params, version, spec)
+        if beside is not None and (rule is None or beside in rule.specs):
+            continue
         if missing:
             skip: str | None = f"kernel lacks CONFIG_{', CONFIG_'.join(missing)}"
         elif rule is None:
@@ -221,7 +242,33 @@ def summarize(params: dict[str, str], observed: dict[str, object]) -> dict[str, 
         "data": "intact" if observed["data_intact"] else "corrupted",
         "vmflags": vmflags_change(before["vmflags"], after["vmflags"]),  # type: ignore[arg-type]
         "views": "agree" if after["views_agree"] else f"smaps {after['pmd_kb']} kB vs kpageflags {after['thp_pages']} THP pages",
+        **_allocation(observed),
+        **_persistence(observed),
     }
+
+
+def _allocation(observed: dict[str, object]) -> dict[str, object]:
+    """Fragmented memory: did a fault get a THP, did the caller stall (taskstats), did vmstat count stalls."""
+    if "pressure" not in observed:
+        return {}
+    pressure: dict[str, object] = observed["pressure"]  # type: ignore[assignment]
+    delays: dict[str, int] = observed["call"].get("delays", {})  # type: ignore[union-attr]
+    vmstat: dict[str, int] = observed.get("vmstat", {})  # type: ignore[assignment]
+    stalled: object = "unknown (taskstats has no compact fields)"
+    if "compact_count" in delays:
+        stalled = delays["compact_count"] + delays["freepages_count"] > 0
+    return {
+        "fault_thp": pressure["fault_thp"],
+        "caller_stalled": stalled,
+        "stalls_counted": vmstat.get("compact_stall", 0) + vmstat.get("allocstall", 0) > 0,
+    }
+
+
+def _persistence(observed: dict[str, object]) -> dict[str, object]:
+    if "persistence" not in observed:
+        return {}
+    watched: dict[str, object] = observed["persistence"]  # type: ignore[assignment]
+    return {"split": watched["split"], "recollapsed": watched["recollapsed"]}
 
 
 INVARIANT_EXPECT = {"data": "intact", "vmflags": "unchanged", "views": "agree"}

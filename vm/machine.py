@@ -50,6 +50,8 @@ def vng_command(kernel: Kernel, config: VMConfig, results_dir: Path, command: st
     args = [config.vng, "--verbose", "--force-9p", "--memory", config.memory, "--cpus", str(config.cpus), "--rwdir", str(results_dir)]
     if config.accel == "tcg":
         args.append("--disable-kvm")
+    # Delay accounting is off by default since 5.14 (e4042ad49235); the allocation test reads it.
+    args += ["--append", "delayacct"]
     if kernel.tree is None:
         args += ["--run", str(kernel.image)]
     return [*args, "--exec", command]
@@ -83,7 +85,8 @@ class GuestVM:
 
     def _boot(self) -> None:
         self.results_dir.mkdir(parents=True, exist_ok=True)
-        agent = f"cd {shlex.quote(str(REPO))} && PYTHONDONTWRITEBYTECODE=1 exec {shlex.quote(sys.executable)} -u -m vm.agent"
+        env = f"COLLAPSE_SCRATCH={shlex.quote(str(self.results_dir))} PYTHONDONTWRITEBYTECODE=1"
+        agent = f"cd {shlex.quote(str(REPO))} && {env} exec {shlex.quote(sys.executable)} -u -m vm.agent"
         command = vng_command(self.kernel, self.config, self.results_dir, agent)
         console = self.console_path.open("ab")
         self._console_offset = console.tell()
