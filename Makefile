@@ -8,33 +8,48 @@ KERNELS ?=
 # auto: one worker (and VM) per kernel, bounded by cores and free memory (conftest.py)
 WORKERS ?= auto
 ARGS ?=
+# make kernel: a kernel tree to configure and build (default: Debian's linux-source-6.12, cached)
+SRC ?=
 
 HOST_PACKAGES := qemu-system-x86 kmod busybox-static udev debian-archive-keyring
+# Building test kernels (make kernel, make mutants) also needs these.
+BUILD_PACKAGES := build-essential flex bison bc libelf-dev libssl-dev cpio xz-utils patch
+# make check also drives the HTML report in a headless browser.
+CHECK_PACKAGES := chromium chromium-driver
 TOX_VENV := .venv-tox
 TOX := $(TOX_VENV)/bin/tox
 TOX_PIN := tox==4.67.15
 
-.PHONY: matrix check bench unit lint bootstrap host-packages clean
+.PHONY: matrix check bench unit lint kernel mutants bootstrap host-packages build-packages check-packages clean
 
 matrix: bootstrap
 	$(TOX) -e matrix -- $(foreach k,$(KERNELS),--kernel $(k)) -n $(WORKERS) --dist loadgroup $(ARGS)
 
-check: bootstrap
+check: bootstrap check-packages
 	$(TOX) -e check -- $(ARGS)
 
 bench: bootstrap
 	$(TOX) -e bench -- $(foreach k,$(KERNELS),--kernel $(k)) $(ARGS)
 
-unit: bootstrap
+unit: bootstrap check-packages
 	$(TOX) -e unit -- $(ARGS)
 
 lint: bootstrap
 	$(TOX) -e lint
 
+kernel: bootstrap build-packages
+	$(TOX) -e kernel -- $(if $(SRC),--src $(SRC)) $(ARGS)
+
+mutants: bootstrap build-packages
+	$(TOX) -e mutants -- $(ARGS)
+
 bootstrap: host-packages $(TOX_VENV)/.installed
 
-host-packages:
-	@missing=$$(for p in $(HOST_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+host-packages: PACKAGES = $(HOST_PACKAGES)
+build-packages: PACKAGES = $(BUILD_PACKAGES)
+check-packages: PACKAGES = $(CHECK_PACKAGES)
+host-packages build-packages check-packages:
+	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" != 0 ]; then echo "error: missing Debian packages:" $$missing "- install them as root: apt-get install" $$missing >&2; exit 1; fi; \
 		echo "installing Debian packages:" $$missing; \

@@ -18,10 +18,9 @@ from vm import debian
 from vm.errors import UserError
 from vm.kernels import parse_config
 
+DEFAULT_PACKAGE, DEFAULT_SUITE = "linux-source-6.12", "bookworm-backports"
 FRAGMENT = Path(__file__).resolve().parent / "kconfig" / "collapse.config"
 DEFAULT_CACHE = Path(os.environ.get("COLLAPSE_CACHE", Path.home() / ".cache" / "collapse-conformance"))
-# Host packages a kernel build needs beyond build-essential (the Makefile installs them).
-BUILD_PACKAGES = ("build-essential", "flex", "bison", "bc", "libelf-dev", "libssl-dev", "cpio", "xz-utils")
 # Options a fragment asks for that a kernel may not offer at all (renamed or merged upstream);
 # their absence is reported, never fatal. ZRAM_BACKEND_LZO exists from 6.12 only.
 OPTIONAL = {"ZRAM_BACKEND_LZO", "HAVE_ARCH_USERFAULTFD_WP", "PTE_MARKER_UFFD_WP", "MEMFD_CREATE"}
@@ -99,8 +98,8 @@ def run(command: list[str], cwd: Path | None = None) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vm.build", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--src", type=Path, help="an existing kernel tree to configure and build (default: Debian's source package)")
-    parser.add_argument("--package", default="linux-source-6.12", help="Debian source package to fetch when --src is not given")
-    parser.add_argument("--suite", default="bookworm-backports", help="Debian suite to fetch it from")
+    parser.add_argument("--package", default=DEFAULT_PACKAGE, help="Debian source package to fetch when --src is not given")
+    parser.add_argument("--suite", default=DEFAULT_SUITE, help="Debian suite to fetch it from")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="download and build cache")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="make -j")
     parser.add_argument("--reconfigure", action="store_true", help="regenerate .config even if the tree has one")

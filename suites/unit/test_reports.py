@@ -46,16 +46,17 @@ DOCUMENT = {
 
 def test_text_matrix_groups_rows_and_explains_failures() -> None:
     text = matrix.render_text(DOCUMENT)
-    assert "2 cases" not in text and "4 cases on 2 kernels: 2 PASS, 1 FAIL, 1 SKIP, 0 ERROR" in text
+    flat = " ".join(text.split())
+    assert "2 cases" not in flat and "4 cases on 2 kernels: 2 PASS, 1 FAIL, 1 SKIP, 0 ERROR" in flat
     row = next(line for line in text.splitlines() if "self-nonice" in line and "PASS" in line)
     assert "(D2.self@[1])" in row and row.split()[-2:] == ["PASS", "FAIL"]
     assert "[1] old: 6.1.0 (6.1.0-1, build 1)" in text
-    assert "FAIL [2] eligibility[new-2-self-nonice]: A0: expected result=ok; observed result=EPERM" in text
+    assert "FAIL (regression) [2] eligibility[new-2-self-nonice]: A0: expected result=ok; observed result=EPERM" in flat
 
 
 def test_markdown_marks_failures() -> None:
     markdown = matrix.render_markdown(DOCUMENT)
-    assert "| eligibility | A0 | `eligibility[self-nonice (D2.self@old)]` | PASS | **FAIL** |" in markdown
+    assert "| upstream | eligibility | A0 | `eligibility[self-nonice (D2.self@old)]` | PASS | **FAIL** |" in markdown
 
 
 def test_junit_per_kernel() -> None:
@@ -85,7 +86,17 @@ def test_render_run_writes_every_format(tmp_path: Path) -> None:
     document = render_run(run_dir, {**DOCUMENT["run"], "kernel_specs": ["new", "old"]})  # type: ignore[dict-item]
     assert [k["label"] for k in document["kernels"]] == ["new", "old"]  # type: ignore[index, union-attr]
     names = sorted(p.name for p in run_dir.iterdir())
-    assert names == ["junit-new.xml", "junit-old.xml", "matrix.md", "matrix.txt", "results.json", "results.jsonl"]
+    assert names == [
+        "email.txt",
+        "junit-new.xml",
+        "junit-old.xml",
+        "kcidb.json",
+        "matrix.md",
+        "matrix.txt",
+        "report.html",
+        "results.json",
+        "results.jsonl",
+    ]
     assert (tmp_path / "out" / "latest").resolve() == run_dir.resolve()
 
 
@@ -94,6 +105,6 @@ def test_repeats_that_disagree_are_flaky_not_pass() -> None:
     repeated += [case("new-2", "madvise-nice", "A0", "PASS") for _ in range(3)]
     document = {**DOCUMENT, "run": {**DOCUMENT["run"], "repeat": 3}, "cases": repeated}  # type: ignore[dict-item]
     assert matrix.totals(document) == {"FLAKY": 1, "PASS": 1}
-    text = matrix.render_text(document)
-    assert "2 cases x3 repeats on 2 kernels: 1 PASS, 0 FAIL, 0 SKIP, 0 ERROR, 1 FLAKY" in text
-    assert "FLAKY [1] eligibility[old-1-madvise-nice]: repeats disagree: PASS, FAIL, PASS" in text
+    flat = " ".join(matrix.render_text(document).split())
+    assert "2 cases x3 repeats on 2 kernels: 1 PASS, 0 FAIL, 0 SKIP, 0 ERROR, 1 FLAKY" in flat
+    assert "FLAKY (flaky) [1] eligibility[old-1-madvise-nice]: repeats disagree: PASS, FAIL, PASS" in flat

@@ -1,0 +1,182 @@
+"""Mutation testing: apply each patch of suites/mutants/ to a built kernel tree, rebuild, run the
+suite on it, and report which rules killed the mutant (a case that passes on the unpatched tree
+and fails, or errors, on the mutant).
+
+    python -m vm.mutants                      # every mutant, on vm.build's linux-source-6.12 tree
+    python -m vm.mutants --only 02-proposal-never-refused --tree ~/linux
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import tomllib
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from vm import build
+from vm.errors import UserError
+
+REPO = Path(__file__).resolve().parent.parent
+MUTANTS = REPO / "suites" / "mutants"
+SURVIVORS = MUTANTS / "survivors.toml"
+APPLIED = ".collapse-conformance-mutant"  # in the tree: the patch currently applied, if any
+SPECS = ("upstream", "proposal")
+
+
+@dataclass
+class Outcome:
+    name: str
+    summary: str  # the patch's first line
+    built: bool = True
+    build_s: float = 0.0
+    run_s: float = 0.0
+    killed_by: dict[str, list[str]] = field(default_factory=dict)  # rule -> case ids
+    proposal_failures: list[str] = field(default_factory=list)  # rules of the proposal spec that failed
+    reason: str = ""  # a survivor's explanation, from survivors.toml
+
+    @property
+    def killed(self) -> bool:
+        return bool(self.killed_by)
+
+
+def patch(tree: Path, patch_file: Path, reverse: bool = False) -> None:
+    args = ["patch", "-p1", "--forward", "--silent", "--no-backup-if-mismatch", "-i", str(patch_file)]
+    if reverse:
+        args = ["patch", "-p1", "--reverse", "--silent", "--no-backup-if-mismatch", "-i", str(patch_file)]
+    proc = subprocess.run(args, cwd=tree, capture_output=True, text=True)
+    if proc.returncode != 0:
+        detail = proc.stdout.strip() or proc.stderr.strip()
+        raise UserError(f"{patch_file.name} does not apply to {tree} ({detail}); pass a linux-6.12 tree")
+
+
+def restore(tree: Path) -> None:
+    """Undo a mutant left applied by an interrupted run."""
+    marker = tree / APPLIED
+    if marker.exists():
+        patch(tree, MUTANTS / marker.read_text().strip(), reverse=True)
+        marker.unlink()
+
+
+def run_suite(tree: Path, out: Path, select: str) -> tuple[dict[str, object], float]:
+    started = time.monotonic()
+    args = [sys.executable, "-m", "pytest", "suites/test_collapse.py", "--kernel", str(tree), "--run-dir", str(out), "-q"]
+    args += [arg for spec in SPECS for arg in ("--spec", spec)]
+    if select:
+        args += ["-k", select]
+    subprocess.run(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results = out / "results.json"
+    if not results.exists():
+        raise UserError(f"the suite wrote no {results}; run it by hand: {' '.join(args)}")
+    return json.loads(results.read_text()), time.monotonic() - started
+
+
+def verdicts(document: dict[str, object]) -> dict[str, tuple[str, str | None, str]]:
+    """case id -> (verdict, rule, spec)."""
+    return {str(c["case_id"]): (str(c["verdict"]), c["rule"], str(c["spec"])) for c in document["cases"]}  # type: ignore[union-attr, index]
+
+
+def compare(baseline: dict[str, tuple[str, str | None, str]], mutant: dict[str, tuple[str, str | None, str]], outcome: Outcome) -> None:
+    killed: dict[str, list[str]] = defaultdict(list)
+    for case_id, (verdict, rule, spec) in mutant.items():
+        if spec == "proposal":
+            if verdict == "FAIL":
+                outcome.proposal_failures.append(f"{rule}:{case_id}")
+            continue
+        if baseline.get(case_id, ("?",))[0] == "PASS" and verdict in ("FAIL", "ERROR"):
+            killed[str(rule)].append(case_id)
+    outcome.killed_by = dict(sorted(killed.items()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m vm.mutants", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("--tree", type=Path, help="a configured linux-6.12 tree (default: vm.build's linux-source-6.12 tree)")
+    parser.add_argument("--only", nargs="*", default=[], help="mutant names (file names without .patch)")
+    parser.add_argument("--select", default="", help="pytest -k expression limiting the cases run per mutant (default: every case)")
+    parser.add_argument("--out", type=Path, default=REPO / "reports" / "out" / f"mutants-{time.strftime('%Y%m%d-%H%M%S')}", help="results")
+    parser.add_argument("--cache-dir", type=Path, default=build.DEFAULT_CACHE, help="download and build cache")
+    parser.add_argument("--jobs", type=int, default=build.os.cpu_count() or 1, help="make -j")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    try:
+        if args.tree:
+            tree = args.tree.expanduser().resolve()
+        else:
+            tree = build.working_tree(args.cache_dir, build.fetch_source(args.cache_dir, build.DEFAULT_PACKAGE, build.DEFAULT_SUITE))
+        if not (tree / ".config").exists():
+            build.configure(tree)
+        restore(tree)
+        patches = sorted(MUTANTS.glob("*.patch"))
+        if args.only:
+            patches = [p for p in patches if p.stem in args.only]
+            if len(patches) != len(set(args.only)):
+                raise UserError(f"unknown mutant in {args.only}; see {MUTANTS}")
+        reasons = tomllib.loads(SURVIVORS.read_text()) if SURVIVORS.exists() else {}
+        args.out.mkdir(parents=True, exist_ok=True)
+        print(f"baseline: building {tree}", flush=True)
+        build.build(tree, args.jobs)
+        base_doc, base_s = run_suite(tree, args.out / "baseline", args.select)
+        baseline = verdicts(base_doc)
+        base_fail = sorted({f"{r}" for v, r, s in baseline.values() if v in ("FAIL", "ERROR") and s == "upstream"})
+        base_proposal = sorted({f"{r}" for v, r, s in baseline.values() if v == "FAIL" and s == "proposal"})
+        print(f"baseline: {len(baseline)} cases in {base_s:.0f} s", flush=True)
+        print(f"  upstream FAIL/ERROR rules: {base_fail or 'none'}; proposal FAIL rules: {base_proposal or 'none'}", flush=True)
+        outcomes = []
+        for patch_file in patches:
+            outcome = Outcome(patch_file.stem, patch_file.read_text().splitlines()[0].removeprefix("Mutant: "))
+            patch(tree, patch_file)
+            (tree / APPLIED).write_text(patch_file.name)
+            try:
+                began = time.monotonic()
+                try:
+                    build.build(tree, args.jobs)
+                except UserError as err:
+                    outcome.built = False
+                    outcome.reason = f"does not build: {err}"
+                outcome.build_s = time.monotonic() - began
+                if outcome.built:
+                    document, outcome.run_s = run_suite(tree, args.out / outcome.name, args.select)
+                    compare(baseline, verdicts(document), outcome)
+            finally:
+                patch(tree, patch_file, reverse=True)
+                (tree / APPLIED).unlink()
+            if not outcome.killed and outcome.built:
+                unexplained = f"(no explanation recorded in {SURVIVORS.relative_to(REPO)})"
+                outcome.reason = str(reasons.get(outcome.name, {}).get("reason", unexplained))
+            outcomes.append(outcome)
+            print(line(outcome), flush=True)
+        build.build(tree, args.jobs)  # leave the tree built as it was
+    except UserError as err:
+        print(f"vm.mutants: error: {err}", file=sys.stderr)
+        return 2
+    killed = sum(o.killed for o in outcomes)
+    built = sum(o.built for o in outcomes)
+    total_s = time.monotonic() - started
+    rate = 100 * killed / max(built, 1)
+    print(f"\nkill rate: {killed}/{built} mutants killed ({rate:.0f}%), {total_s / 60:.1f} min in all; results in {args.out}")
+    for o in outcomes:
+        if not o.killed:
+            print(f"  survivor {o.name}: {o.reason}")
+    summary = {"tree": str(tree), "baseline_s": base_s, "total_s": total_s, "mutants": [asdict(o) for o in outcomes]}
+    (args.out / "mutants.json").write_text(json.dumps(summary, indent=1))
+    return 0 if killed == built else 1
+
+
+def line(o: Outcome) -> str:
+    if not o.built:
+        return f"{o.name:32} NOT BUILT  {o.reason}"
+    rules = ", ".join(f"{rule} ({len(cases)})" for rule, cases in o.killed_by.items()) or "-"
+    proposal_rules = sorted({p.split(":")[0] for p in o.proposal_failures})
+    proposal = f"; proposal FAIL: {', '.join(proposal_rules)}" if proposal_rules else "; proposal: all pass"
+    verdict = "KILLED" if o.killed else "SURVIVED"
+    return f"{o.name:32} {verdict:8} build {o.build_s:4.0f} s, run {o.run_s:4.0f} s; killed by: {rules}{proposal}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
