@@ -16,7 +16,8 @@ SECTIONS = {
 
 
 def _wrap(text: str, indent: str = "", subsequent: str | None = None) -> list[str]:
-    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=indent if subsequent is None else subsequent) or [indent]
+    follow = indent if subsequent is None else subsequent
+    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=follow, break_on_hyphens=False) or [indent]
 
 
 def _describe(values: dict[str, object]) -> str:
@@ -45,19 +46,22 @@ def render_email(document: dict[str, object]) -> str:
         if not listed:
             continue
         lines += ["", f"{title}:"]
+        # One entry per kernel, rule and outcome: a rule broken the same way in eight cases is one finding.
+        grouped: dict[tuple[str, str, str, str], list[dict[str, object]]] = {}
         for case in listed:
-            kernel = by_name.get(str(case["kernel"]), {})
-            where = f"{short.get(str(case['kernel']), '?')} {kernel.get('release', case['kernel'])}"
-            lines += _wrap(f"- {where} {case['test']}[{case['params_id']}]", "", "    ")
-            rule = str(case["rule"])
-            lines += _wrap(f"rule {rule}: {statements.get(rule, '')}", "    ", "      ")
-            if case["verdict"] == "FAIL":
-                expected, observed = mismatches(case)
-                lines += _wrap(f"expected: {_describe(expected)}", "    ", "      ")
-                lines += _wrap(f"observed: {_describe(observed)}", "    ", "      ")
-            else:
-                first = str(case.get("message") or "").strip().splitlines()
-                lines += _wrap(f"{case['verdict']}: {first[-1] if first else ''}", "    ", "      ")
+            expected, observed = mismatches(case) if case["verdict"] == "FAIL" else ({}, {})
+            outcome = f"expected: {_describe(expected)}\nobserved: {_describe(observed)}" if case["verdict"] == "FAIL" else _last_line(case)
+            grouped.setdefault((str(case["kernel"]), str(case["rule"]), str(case["verdict"]), outcome), []).append(case)
+        for (kernel_name, rule, verdict, outcome), cases in grouped.items():
+            kernel = by_name.get(kernel_name, {})
+            count = f"{len(cases)} cases" if len(cases) > 1 else "1 case"
+            where = f"{short.get(kernel_name, '?')} {kernel.get('release', kernel_name)}"
+            lines += _wrap(f"- {where}, rule {rule}, {verdict} ({count})", "", "    ")
+            lines += _wrap(statements.get(rule, ""), "    ")
+            for part in outcome.splitlines():
+                lines += _wrap(part, "    ", "      ")
+            names = ", ".join(f"{c['test']}[{c['params_id']}]" for c in cases)
+            lines += _wrap(f"cases: {names}", "    ", "      ")
     failing_rules = _failing_rules(rows, [str(k["name"]) for k in kernels])
     if failing_rules:
         names = [str(k["name"]) for k in kernels]
@@ -67,6 +71,11 @@ def render_email(document: dict[str, object]) -> str:
             lines.append(f"  {rule[:20]:<20}{cells}")
     lines += ["", *_wrap("Reports with every case, its parameters and the guest's observations: results.json, matrix.txt, report.html.")]
     return "\n".join(lines) + "\n"
+
+
+def _last_line(case: dict[str, object]) -> str:
+    message = str(case.get("message") or "").strip().splitlines()
+    return f"{case['verdict']}: {message[-1] if message else ''}"
 
 
 def _failing_rules(rows: list, names: list[str]) -> dict[str, dict[str, str]]:  # type: ignore[type-arg]

@@ -288,3 +288,42 @@ def failure_line(mismatches: list[tuple[str, object, object]]) -> str:
     expected = describe({k: e for k, e, _ in mismatches})
     observed = describe({k: o for k, _, o in mismatches})
     return f"expected {expected}; observed {observed}"
+
+
+# ------------------------------------------------------------------ documentation
+
+
+def markdown_table(book: RuleBook) -> str:
+    """The rule book as the README shows it: one row per rule id (X0 repeats per grid, once here)."""
+    rows: dict[str, Rule] = {}
+    tests: dict[str, list[str]] = {}
+    for rule in book.rules:
+        rows.setdefault(rule.id, rule)
+        tests.setdefault(rule.id, []).append(rule.test)
+    lines = ["| id | group | statement | versions | spec | grids |", "|---|---|---|---|---|---|"]
+    for rule_id, rule in rows.items():
+        specs = "all" if set(rule.specs) == set(SPECS) else ", ".join(rule.specs)
+        outcome = f" (SKIP: {rule.skip})" if rule.skip else ""
+        versions = rule.versions.text or "all"
+        grids = ", ".join(dict.fromkeys(tests[rule_id]))
+        lines.append(f"| {rule_id} | {rule.group} | {rule.statement}{outcome} | {versions} | {specs} | {grids} |")
+    return "\n".join(lines) + "\n"
+
+
+README = RULES_FILE.parent.parent / "README.md"
+TABLE_BEGIN, TABLE_END = "<!-- rule table: python -m suites.rulebook --update-readme -->\n", "<!-- end of rule table -->\n"
+
+
+def readme_with_table(readme: str, table: str) -> str:
+    head, _, rest = readme.partition(TABLE_BEGIN)
+    _, _, tail = rest.partition(TABLE_END)
+    return f"{head}{TABLE_BEGIN}{table}{TABLE_END}{tail}"
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] == ["--update-readme"]:
+        README.write_text(readme_with_table(README.read_text(), markdown_table(load())))
+    else:
+        print(markdown_table(load()), end="")

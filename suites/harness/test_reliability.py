@@ -25,7 +25,7 @@ GRIDS = {name: len(test.grid()) for name, test in rulebook.load().tests.items()}
 
 def run_suite(run_dir: Path, *args: str) -> tuple[int, dict[str, dict[str, object]], str]:
     """Run the suite; return its exit status, its records by case id, and its output."""
-    command = [sys.executable, "-m", "pytest", "-p", "no:xdist", "--run-dir", str(run_dir), "--kernel", KERNEL, *args]
+    command = [sys.executable, "-m", "pytest", "-p", "no:xdist", "--spec", "upstream", "--run-dir", str(run_dir), "--kernel", KERNEL, *args]
     proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
     records = {}
     if (run_dir / "results.json").exists():
@@ -90,7 +90,8 @@ def no_qemu_left() -> str:
 
 def test_interrupted_run_keeps_its_results_and_resumes(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    command = [sys.executable, "-m", "pytest", "-p", "no:xdist", "--run-dir", str(run_dir), "--kernel", KERNEL, "-k", "eligibility"]
+    command = [sys.executable, "-m", "pytest", "-p", "no:xdist", "--spec", "upstream", "--run-dir", str(run_dir), "--kernel", KERNEL]
+    command += ["-k", "eligibility"]
     proc = subprocess.Popen([*command, "suites/test_collapse.py"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = run_dir / "results.jsonl"
     deadline = time.monotonic() + 300
@@ -133,8 +134,8 @@ def test_kernel_that_does_not_boot_errors_every_case_and_others_go_on(tmp_path: 
     (tmp_path / "lib" / "modules").mkdir(parents=True)
     (tmp_path / "lib" / "modules" / good.release).symlink_to(good.image.parent.parent / "lib" / "modules" / good.release)
     run_dir = tmp_path / "run"
-    command = [sys.executable, "-m", "pytest", "-p", "no:xdist", "--run-dir", str(run_dir), "--boot-timeout", "45"]
-    command += ["--kernel", str(broken), "--kernel", KERNEL, "-k", "availability or (never and noadvice and noprctl)"]
+    command = [sys.executable, "-m", "pytest", "-p", "no:xdist", "--spec", "upstream", "--run-dir", str(run_dir), "--boot-timeout", "45"]
+    command += ["--kernel", str(broken), "--kernel", KERNEL, "-k", "availability or (anon and never and noadvice and noprctl)"]
     proc = subprocess.run([*command, "suites/test_collapse.py"], cwd=REPO, capture_output=True, text=True, timeout=900)
     cases = json.loads((run_dir / "results.json").read_text())["cases"]
     by_kernel: dict[str, set[str]] = {}

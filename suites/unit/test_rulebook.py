@@ -96,3 +96,11 @@ def test_judge_catches_vma_flag_changes_and_odd_return_values() -> None:
     summary = rulebook.summarize({"caller": "self"}, observation(4096, None, True, ["rd", "wr", "hg"]))
     fields = {field for field, _, _ in rulebook.judge({"result": "ok", "pmd_mapped": True}, summary)}
     assert fields == {"result", "vmflags"}
+
+
+def test_readme_shows_the_current_rule_table() -> None:
+    readme = rulebook.README.read_text()
+    assert rulebook.TABLE_BEGIN in readme, "README lost its rule-table markers"
+    assert rulebook.readme_with_table(readme, rulebook.markdown_table(BOOK)) == readme, (
+        "README's rule table is stale: python -m suites.rulebook --update-readme"
+    )
