@@ -11,6 +11,7 @@ cases of a spec checked beside the first one (madv_collapse.documented.populate.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from reports.matrix import specs_of
 
@@ -71,6 +72,8 @@ def render_kcidb(document: dict[str, object]) -> dict[str, object]:
                     "observed": case.get("observed"),
                 },
             }
+            if case.get("start"):
+                test["start_time"] = datetime.fromtimestamp(float(case["start"]), UTC).isoformat()  # type: ignore[arg-type]
             if case.get("message"):
                 test["comment"] = str(case["message"]).splitlines()[0][:400]
             if case.get("console"):
