@@ -118,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
             if len(patches) != len(set(args.only)):
                 raise UserError(f"unknown mutant in {args.only}; see {MUTANTS}")
         reasons = tomllib.loads(SURVIVORS.read_text()) if SURVIVORS.exists() else {}
+        if args.out.exists() and any(args.out.iterdir()):
+            raise UserError(f"{args.out} already holds results; pass a new --out")
         args.out.mkdir(parents=True, exist_ok=True)
         print(f"baseline: building {tree}", flush=True)
         build.build(tree, args.jobs)
