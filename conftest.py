@@ -333,7 +333,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     record = dict(item.stash.get(CASE_RECORD, {}) or {"nodeid": item.nodeid})
     if not record.get("kernel_info"):
         return report  # type: ignore[return-value]
-    if report.skipped:
+    if getattr(report, "wasxfail", None):  # a documentation discrepancy, or a FAIL of a further spec
+        verdict = "FAIL"
+        record["message"] = report.wasxfail
+    elif report.skipped:
         verdict = "SKIP"
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         record["message"] = reason.removeprefix("Skipped: ")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from reports import render_run
 from reports.diff import diff, render_across, render_diff
+from reports.matrix import REGRESSION, failures
 from reports.merge import MergeError, merge
 from reports.results import load
 
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         previous = _results(args.run_dir)
         document = render_run(args.run_dir.resolve(), previous["run"])  # type: ignore[arg-type]
         print((args.run_dir / "matrix.txt").read_text(), end="")
-        return 1 if any(c["verdict"] in ("FAIL", "ERROR") for c in document["cases"]) else 0  # type: ignore[union-attr, index]
+        return 1 if any(c["class"] == REGRESSION for c in failures(document)) else 0
     if args.command == "diff":
         if len(args.runs) > 2:
             parser.error("diff takes BASE NEW, or one RUN")

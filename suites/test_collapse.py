@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import CASE_RECORD
+from conftest import CASE_RECORD, rule_specs
 from suites import rulebook, splats
 from vm.machine import GuestVM
 
@@ -47,7 +47,11 @@ def run_and_judge(request: pytest.FixtureRequest, case: rulebook.Case, guest: Gu
     record_reply(request, reply, summary)
     mismatches = rulebook.judge(case.expect, summary)
     if mismatches:
-        raise ConformanceFailure(f"{case.rule}: {rulebook.failure_line(mismatches)}")
+        message = f"{case.rule}: {rulebook.failure_line(mismatches)}"
+        if case.group == "documentation" or case.spec != rule_specs(request.config)[0]:
+            # Verdict FAIL in every report, listed apart; not a regression, so not a failing pytest run.
+            pytest.xfail(message)
+        raise ConformanceFailure(message)
 
 
 def _grid_test(name: str, description: str):  # type: ignore[no-untyped-def]
