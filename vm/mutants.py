@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO / "reports" / "out" / f"mutants-{time.strftime('%Y%m%d-%H%M%S')}", help="results")
     parser.add_argument("--cache-dir", type=Path, default=build.DEFAULT_CACHE, help="download and build cache")
     parser.add_argument("--jobs", type=int, default=build.os.cpu_count() or 1, help="make -j")
+    parser.add_argument("--baseline", type=Path, help="reuse the unpatched tree's results (RUN/baseline of an earlier make mutants)")
     args = parser.parse_args(argv)
     started = time.monotonic()
     try:
@@ -121,9 +122,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.out.exists() and any(args.out.iterdir()):
             raise UserError(f"{args.out} already holds results; pass a new --out")
         args.out.mkdir(parents=True, exist_ok=True)
-        print(f"baseline: building {tree}", flush=True)
-        build.build(tree, args.jobs)
-        base_doc, base_s = run_suite(tree, args.out / "baseline", args.select)
+        if args.baseline:
+            base_doc, base_s = json.loads((args.baseline / "results.json").read_text()), 0.0
+        else:
+            print(f"baseline: building {tree}", flush=True)
+            build.build(tree, args.jobs)
+            base_doc, base_s = run_suite(tree, args.out / "baseline", args.select)
         baseline = verdicts(base_doc)
         base_fail = sorted({f"{r}" for v, r, s in baseline.values() if v in ("FAIL", "ERROR") and s == "upstream"})
         base_proposal = sorted({f"{r}" for v, r, s in baseline.values() if v == "FAIL" and s == "proposal"})
