@@ -122,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.out.exists() and any(args.out.iterdir()):
             raise UserError(f"{args.out} already holds results; pass a new --out")
         args.out.mkdir(parents=True, exist_ok=True)
+        if args.baseline and not (args.baseline / "results.json").exists():
+            raise UserError(f"--baseline {args.baseline}: no results.json there; pass RUN/baseline of an earlier make mutants")
         if args.baseline:
             base_doc, base_s = json.loads((args.baseline / "results.json").read_text()), 0.0
         else:
