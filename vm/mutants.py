@@ -169,8 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     rate = 100 * killed / max(built, 1)
     print(f"\nkill rate: {killed}/{built} mutants killed ({rate:.0f}%), {total_s / 60:.1f} min in all; results in {args.out}")
     for o in outcomes:
-        if not o.killed:
+        if o.built and not o.killed:
             print(f"  survivor {o.name}: {o.reason}")
+        elif not o.built:
+            print(f"  not counted, {o.name}: {o.reason}")
     summary = {"tree": str(tree), "baseline_s": base_s, "total_s": total_s, "mutants": [asdict(o) for o in outcomes]}
     (args.out / "mutants.json").write_text(json.dumps(summary, indent=1))
     return 0 if killed == built else 1
