@@ -104,7 +104,8 @@ def pytest_configure(config: pytest.Config) -> None:
         run_dir = resume.resolve()
     else:
         run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
-        run_dir = config.getoption("run_dir") or REPO / "reports" / "out" / run_id
+        # Absolute: vng runs from a kernel tree's directory, and the guest's rwdir must still resolve.
+        run_dir = (config.getoption("run_dir") or REPO / "reports" / "out" / run_id).resolve()
     config.collapse_run_dir = run_dir  # type: ignore[attr-defined]
     specs = kernel_specs(config)
     run: dict[str, object] = {

@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=build.os.cpu_count() or 1, help="make -j")
     parser.add_argument("--baseline", type=Path, help="reuse the unpatched tree's results (RUN/baseline of an earlier make mutants)")
     args = parser.parse_args(argv)
+    args.out = args.out.resolve()
     started = time.monotonic()
     try:
         if args.tree:
