@@ -108,6 +108,8 @@ def test_a_second_run_waits_for_the_cache_lock(tmp_path: Path, bookworm: kernels
                 "-m",
                 "pytest",
                 "suites/test_collapse.py",
+                "--spec",
+                "upstream",
                 "--collect-only",
                 "-q",
                 "--cache-dir",
