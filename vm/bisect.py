@@ -52,10 +52,7 @@ def run(args: argparse.Namespace) -> tuple[int, str]:
     except UserError as err:
         return SKIP, f"skip (build failed): {err}"
     with tempfile.TemporaryDirectory(prefix="collapse-bisect-") as tmp:
-        command = [sys.executable, "-m", "pytest", "suites/test_collapse.py", "--kernel", str(tree), "--run-dir", tmp, "-q"]
-        command += [arg for spec in args.spec for arg in ("--spec", spec)]
-        if args.k:
-            command += ["-k", args.k]
+        command = build.suite_command(tree, Path(tmp), args.spec, args.k)
         subprocess.run(command, cwd=REPO, stdout=sys.stderr if args.verbose else subprocess.DEVNULL, stderr=subprocess.STDOUT)
         results = Path(tmp) / "results.json"
         if not results.exists():

@@ -85,6 +85,13 @@ def build(tree: Path, jobs: int) -> Path:
     return image
 
 
+def suite_command(tree: Path, run_dir: Path, specs: list[str] | tuple[str, ...], select: str = "") -> list[str]:
+    """The pytest command that runs the suite on a built TREE (vm.mutants and vm.bisect)."""
+    command = [sys.executable, "-m", "pytest", "suites/test_collapse.py", "--kernel", str(tree), "--run-dir", str(run_dir), "-q"]
+    command += [arg for spec in specs for arg in ("--spec", spec)]
+    return [*command, "-k", select] if select else command
+
+
 def run(command: list[str], cwd: Path | None = None) -> None:
     print("+", " ".join(command), file=sys.stderr, flush=True)
     # vng calls its helpers (virtme-configkernel) through PATH: put this venv's bin first.

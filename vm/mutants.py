@@ -45,9 +45,8 @@ class Outcome:
 
 
 def patch(tree: Path, patch_file: Path, reverse: bool = False) -> None:
-    args = ["patch", "-p1", "--forward", "--silent", "--no-backup-if-mismatch", "-i", str(patch_file)]
-    if reverse:
-        args = ["patch", "-p1", "--reverse", "--silent", "--no-backup-if-mismatch", "-i", str(patch_file)]
+    direction = "--reverse" if reverse else "--forward"
+    args = ["patch", "-p1", direction, "--silent", "--no-backup-if-mismatch", "-i", str(patch_file)]
     proc = subprocess.run(args, cwd=tree, capture_output=True, text=True)
     if proc.returncode != 0:
         detail = proc.stdout.strip() or proc.stderr.strip()
@@ -64,10 +63,7 @@ def restore(tree: Path) -> None:
 
 def run_suite(tree: Path, out: Path, select: str) -> tuple[dict[str, object], float]:
     started = time.monotonic()
-    args = [sys.executable, "-m", "pytest", "suites/test_collapse.py", "--kernel", str(tree), "--run-dir", str(out), "-q"]
-    args += [arg for spec in SPECS for arg in ("--spec", spec)]
-    if select:
-        args += ["-k", select]
+    args = build.suite_command(tree, out, SPECS, select)
     subprocess.run(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     results = out / "results.json"
     if not results.exists():
