@@ -6,12 +6,15 @@ Pure logic: no VM, no kernel. Unit-tested in suites/unit/test_rulebook.py.
 from __future__ import annotations
 
 import itertools
+import re
 import tomllib
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any, Protocol
 
-Version = tuple[int, int, int]
+from vm.version import Version, parse_version
+
 RULES_FILE = Path(__file__).with_name("rules.toml")
 # upstream: the merged semantics, version-aware. proposal: the linux-mm proposal as written (the seed
 # message). documented: what the man pages and transhuge.rst say. The last two inherit upstream
@@ -20,9 +23,20 @@ SPECS = ("upstream", "proposal", "documented")
 DEFAULT_SPECS = ("upstream", "documented")
 
 
-def parse_version(text: str) -> Version:
-    parts = [int(p) for p in text.split(".")]
-    return (*parts, 0, 0, 0)[:3]  # type: ignore[return-value]
+class Target(Protocol):
+    """What planning needs of a kernel: vm.kernels.Kernel, or a tree not yet built (vm.bisect)."""
+
+    @property
+    def name(self) -> str: ...  # unique among the run's kernels
+
+    @property
+    def label(self) -> str: ...  # the case ids start with it
+
+    @property
+    def version(self) -> Version: ...
+
+    @property
+    def config(self) -> dict[str, str]: ...  # empty: unknown, every requirement assumed met
 
 
 @dataclass(frozen=True)
@@ -50,6 +64,70 @@ class VersionRange:
         return True
 
 
+def bound_versions(text: str) -> tuple[str, ...]:
+    """The version numbers a 'versions' text names, as written: '>=6.1,<6.18' -> ('6.1', '6.18')."""
+    return tuple(re.sub(r"^[<>]=?", "", c.strip()).strip() for c in text.split(",") if c.strip())
+
+
+COMMIT = re.compile(r"[0-9a-f]{12,40}")
+RELEASE = re.compile(r"v\d+\.\d+(\.\d+)?")
+
+
+@dataclass(frozen=True)
+class Change:
+    """Why a version bound sits where it does: an upstream commit and the first release tag that
+    contains it, or, where no commit could be pinned, an observation on a named kernel build."""
+
+    key: str
+    commit: str | None = None
+    release: str | None = None
+    title: str | None = None
+    observed: str | None = None
+    read: str | None = None  # where the change was read: release, file:line
+
+    @property
+    def label(self) -> str:
+        if self.commit:
+            return f"{self.commit[:12]}, {self.release}"
+        return "observed"
+
+
+def parse_change(key: str, raw: dict[str, str]) -> Change:
+    """A [change.KEY] table: `commit` + `release` + `title`, or `observed`; never both, never neither."""
+    unknown = set(raw) - {"commit", "release", "title", "observed", "read"}
+    if unknown:
+        raise ValueError(f"change {key}: unknown keys {sorted(unknown)}")
+    change = Change(key=key, **raw)
+    if change.observed is not None:
+        if change.commit or change.release or not change.observed.strip():
+            raise ValueError(f"change {key}: an observation names the build it was seen on, and no commit")
+        return change
+    if not (change.commit and COMMIT.fullmatch(change.commit)):
+        raise ValueError(f"change {key}: commit must be 12 to 40 lowercase hex digits, got {change.commit!r}")
+    if not (change.release and RELEASE.fullmatch(change.release)):
+        raise ValueError(f"change {key}: release must be the first tag that contains it (vX.Y), got {change.release!r}")
+    if not change.title:
+        raise ValueError(f"change {key}: a commit needs its title")
+    return change
+
+
+def parse_bounds(rule_id: str, versions: str, raw: dict[str, str], changes: dict[str, Change]) -> dict[str, Change]:
+    """Each version in VERSIONS mapped to the change that puts the bound there; a commit's release
+    must be that version (v6.13 for '6.13'), so a bound cannot drift from its source."""
+    named = set(bound_versions(versions))
+    if named != set(raw):
+        raise ValueError(f"rule {rule_id}: bounds {sorted(raw)} do not match the versions {versions!r}")
+    bounds = {}
+    for version, key in raw.items():
+        if key not in changes:
+            raise ValueError(f"rule {rule_id}: bound {version} names no [change.{key}]")
+        change = changes[key]
+        if change.release and parse_version(change.release[1:]) != parse_version(version):
+            raise ValueError(f"rule {rule_id}: bound {version} cites {key}, first released in {change.release}")
+        bounds[version] = change
+    return bounds
+
+
 @dataclass(frozen=True)
 class Rule:
     id: str
@@ -62,6 +140,7 @@ class Rule:
     expect: dict[str, object]
     specs: tuple[str, ...] = SPECS
     skip: str | None = None
+    bounds: dict[str, Change] = field(default_factory=dict)
 
     def matches(self, params: dict[str, str]) -> bool:
         return all(params.get(dim) in values for dim, values in self.when.items())
@@ -85,6 +164,7 @@ class RuleBook:
     invariants: dict[str, str]
     tests: dict[str, TestDef]
     rules: tuple[Rule, ...]
+    changes: dict[str, Change] = field(default_factory=dict)
 
     def decide(self, test: str, params: dict[str, str], version: Version, spec: str) -> Rule | None:
         """The first rule of TEST that matches PARAMS, holds at VERSION and belongs to SPEC."""
@@ -96,7 +176,12 @@ class RuleBook:
 
 @cache
 def load(path: Path = RULES_FILE) -> RuleBook:
-    data = tomllib.loads(path.read_text())
+    return parse(tomllib.loads(path.read_text()))
+
+
+def parse(data: dict[str, Any]) -> RuleBook:
+    """The rule book from rules.toml's parsed data (unit tests feed it variations)."""
+    changes = {key: parse_change(key, raw) for key, raw in data.get("change", {}).items()}
     tests = {
         name: TestDef(
             name=name,
@@ -108,7 +193,7 @@ def load(path: Path = RULES_FILE) -> RuleBook:
     }
     rules = []
     for raw in data["rule"]:
-        unknown = set(raw) - {"id", "test", "group", "statement", "source", "versions", "when", "expect", "specs", "skip"}
+        unknown = set(raw) - {"id", "test", "group", "statement", "source", "versions", "bounds", "when", "expect", "specs", "skip"}
         if unknown:
             raise ValueError(f"rule {raw.get('id')}: unknown keys {sorted(unknown)}")
         if raw["test"] not in tests:
@@ -134,12 +219,24 @@ def load(path: Path = RULES_FILE) -> RuleBook:
                 expect=raw.get("expect", {}),
                 specs=tuple(raw.get("specs", SPECS)),
                 skip=raw.get("skip"),
+                bounds=parse_bounds(raw["id"], raw.get("versions", ""), raw.get("bounds", {}), changes),
             )
         )
-    return RuleBook(version=data["version"], invariants=data["invariants"], tests=tests, rules=tuple(rules))
+    return RuleBook(version=data["version"], invariants=data["invariants"], tests=tests, rules=tuple(rules), changes=changes)
 
 
 # ------------------------------------------------------------------ cases
+
+
+@dataclass(frozen=True)
+class UnbuiltKernel:
+    """A Target known only by its version and config: a kernel tree not built yet (vm.bisect checks
+    a selection before building), or a kernel in the unit tests."""
+
+    name: str
+    label: str
+    version: Version
+    config: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -148,8 +245,7 @@ class Case:
 
     test: str
     params: dict[str, str]
-    kernel: str  # Kernel.name
-    kernel_label: str
+    kernel: Target  # passed whole, from --kernel to the VM that boots it
     spec: str
     rule: str | None
     group: str
@@ -163,25 +259,17 @@ class Case:
 
     @property
     def id(self) -> str:
-        return f"{self.kernel_label}-{self.params_id}" + ("" if self.spec == SPECS[0] else f"-{self.spec}")
+        return f"{self.kernel.label}-{self.params_id}" + ("" if self.spec == SPECS[0] else f"-{self.spec}")
 
 
-def plan(
-    book: RuleBook,
-    test: str,
-    kernel_name: str,
-    kernel_label: str,
-    version: Version,
-    config: dict[str, str],
-    spec: str,
-    beside: str | None = None,
-) -> list[Case]:
+def plan(book: RuleBook, test: str, kernel: Target, spec: str, beside: str | None = None) -> list[Case]:
     """Every case of TEST on one kernel, each with its expectation or its reason to skip.
 
     With BESIDE (the run's first spec), SPEC is checked beside it: only the cases that one of
     SPEC's own rules decides are planned, since everywhere else SPEC inherits BESIDE's verdict.
     """
     definition = book.tests[test]
+    config, version = kernel.config, kernel.version
     missing = [opt for opt in definition.requires if config and config.get(opt) not in ("y", "m")]
     cases = []
     for params in definition.grid():
@@ -198,8 +286,7 @@ def plan(
             Case(
                 test=test,
                 params=params,
-                kernel=kernel_name,
-                kernel_label=kernel_label,
+                kernel=kernel,
                 spec=spec,
                 rule=rule.id if rule else None,
                 group=rule.group if rule else "unruled",
@@ -235,33 +322,49 @@ def summarize(params: dict[str, str], observed: dict[str, object]) -> dict[str, 
     before: dict[str, object] = observed["before"]  # type: ignore[assignment]
     after: dict[str, object] = observed["after"]  # type: ignore[assignment]
     caller = str(observed.get("caller", params.get("caller")))
+    result = observed_result(caller, observed["call"], int(observed["length"]))  # type: ignore[arg-type]
     return {
-        "result": observed_result(caller, observed["call"], int(observed["length"])),  # type: ignore[arg-type]
+        "result": result,
         "pmd_mapped": after["pmd_mapped"],
         "blocks": after.get("blocks", "1" if after["pmd_mapped"] else "0"),
         "data": "intact" if observed["data_intact"] else "corrupted",
         "vmflags": vmflags_change(before["vmflags"], after["vmflags"]),  # type: ignore[arg-type]
         "views": "agree" if after["views_agree"] else f"smaps {after['pmd_kb']} kB vs kpageflags {after['thp_pages']} THP pages",
-        **_allocation(observed),
+        **_allocation(observed, result, after["pmd_mapped"]),
         **_persistence(observed),
     }
 
 
-def _allocation(observed: dict[str, object]) -> dict[str, object]:
-    """Fragmented memory: did a fault get a THP, did the caller stall (taskstats), did vmstat count stalls."""
+def _allocation(observed: dict[str, object], result: str, pmd_mapped: object) -> dict[str, object]:
+    """No free 2 MiB block (E2): what the call got, whether its task entered direct compaction or
+    reclaim (taskstats) and vmstat counted a stall, and whether the prober's faults did."""
     if "pressure" not in observed:
         return {}
     pressure: dict[str, object] = observed["pressure"]  # type: ignore[assignment]
     delays: dict[str, int] = observed["call"].get("delays", {})  # type: ignore[union-attr]
     vmstat: dict[str, int] = observed.get("vmstat", {})  # type: ignore[assignment]
-    stalled: object = "unknown (taskstats has no compact fields)"
-    if "compact_count" in delays:
-        stalled = delays["compact_count"] + delays["freepages_count"] > 0
+    fault_delays: dict[str, int] = pressure.get("fault_delays", {})  # type: ignore[assignment]
     return {
+        "outcome": allocation_outcome(result, bool(pmd_mapped)),
         "fault_thp": pressure["fault_thp"],
-        "caller_stalled": stalled,
+        "caller_stalled": stalled(delays),
+        "fault_stalled": stalled(fault_delays),
         "stalls_counted": vmstat.get("compact_stall", 0) + vmstat.get("allocstall", 0) > 0,
     }
+
+
+def allocation_outcome(result: str, pmd_mapped: bool) -> str:
+    """'THP or ENOMEM' when the call got one of the two E2 allows, else what it got."""
+    if (result == "ok" and pmd_mapped) or (result == "ENOMEM" and not pmd_mapped):
+        return "THP or ENOMEM"
+    return f"{result}, {'THP' if pmd_mapped else 'no THP'}"
+
+
+def stalled(delays: dict[str, int]) -> object:
+    """Did the task enter direct compaction or reclaim: taskstats compact (v11+) and freepages counts."""
+    if "compact_count" not in delays:
+        return "unknown (taskstats has no compact fields)"
+    return delays["compact_count"] + delays["freepages_count"] > 0
 
 
 def _persistence(observed: dict[str, object]) -> dict[str, object]:
@@ -304,10 +407,24 @@ def markdown_table(book: RuleBook) -> str:
     for rule_id, rule in rows.items():
         specs = "all" if set(rule.specs) == set(SPECS) else ", ".join(rule.specs)
         outcome = f" (SKIP: {rule.skip})" if rule.skip else ""
-        versions = rule.versions.text or "all"
         grids = ", ".join(dict.fromkeys(tests[rule_id]))
-        lines.append(f"| {rule_id} | {rule.group} | {rule.statement}{outcome} | {versions} | {specs} | {grids} |")
+        lines.append(f"| {rule_id} | {rule.group} | {rule.statement}{outcome} | {versions_cell(rule)} | {specs} | {grids} |")
+    lines += ["", "Each version bound and what puts it there (`[change.*]` in rules.toml):", ""]
+    lines += ["| change | commit | first release | title, or what was observed | read at |", "|---|---|---|---|---|"]
+    for change in book.changes.values():
+        what = change.title if change.commit else f"observed: {change.observed}"
+        lines.append(f"| {change.key} | {change.commit or '-'} | {change.release or '-'} | {what} | {change.read or '-'} |")
     return "\n".join(lines) + "\n"
+
+
+def versions_cell(rule: Rule) -> str:
+    """'>=6.1 (7d8faaf15545, v6.1), <6.18 (observed)': each clause with the change behind it."""
+    if not rule.versions.text:
+        return "all"
+    clauses = [c.strip() for c in rule.versions.text.split(",") if c.strip()]
+    return ", ".join(
+        f"{clause} ({rule.bounds[version].label})" for clause, version in zip(clauses, bound_versions(rule.versions.text), strict=True)
+    )
 
 
 README = RULES_FILE.parent.parent / "README.md"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import pytest
 
 from suites import rulebook
@@ -36,20 +39,20 @@ def test_rule_ids_are_unique_per_test() -> None:
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("test", sorted(BOOK.tests))
 def test_every_case_is_decided(test: str, version: tuple[int, int, int], spec: str) -> None:
-    for case in rulebook.plan(BOOK, test, "k-0", "k", version, FULL_CONFIG, spec):
+    for case in rulebook.plan(BOOK, test, rulebook.UnbuiltKernel("k-0", "k", version, FULL_CONFIG), spec):
         assert case.rule is not None, case
-        assert case.skip or case.expect.get("result"), case
+        assert case.skip or case.expect.get("result") or case.expect.get("outcome"), case
 
 
 def test_madv_collapse_absent_before_6_1() -> None:
-    cases = rulebook.plan(BOOK, "eligibility", "k-0", "k", (5, 10, 262), FULL_CONFIG, "upstream")
+    cases = rulebook.plan(BOOK, "eligibility", rulebook.UnbuiltKernel("k-0", "k", (5, 10, 262), FULL_CONFIG), "upstream")
     assert all(c.skip and "6.1" in c.skip for c in cases)
-    (availability,) = rulebook.plan(BOOK, "availability", "k-0", "k", (5, 10, 262), FULL_CONFIG, "upstream")
+    (availability,) = rulebook.plan(BOOK, "availability", rulebook.UnbuiltKernel("k-0", "k", (5, 10, 262), FULL_CONFIG), "upstream")
     assert availability.rule == "X0" and availability.expect == {"result": "EINVAL", "pmd_mapped": False}
 
 
 def test_missing_config_skips_with_the_option_named() -> None:
-    cases = rulebook.plan(BOOK, "eligibility", "k-0", "k", (6, 1, 0), {"TRANSPARENT_HUGEPAGE": "n"}, "upstream")
+    cases = rulebook.plan(BOOK, "eligibility", rulebook.UnbuiltKernel("k-0", "k", (6, 1, 0), {"TRANSPARENT_HUGEPAGE": "n"}), "upstream")
     assert {c.skip for c in cases} == {"kernel lacks CONFIG_TRANSPARENT_HUGEPAGE"}
 
 
@@ -71,7 +74,7 @@ def test_merged_semantics_ignore_sysfs_mode_but_not_nohugepage(mode: str) -> Non
 
 
 def test_case_ids_read_as_parameters() -> None:
-    case = rulebook.plan(BOOK, "eligibility", "bookworm-abc", "bookworm", (6, 1, 0), FULL_CONFIG, "upstream")[0]
+    case = rulebook.plan(BOOK, "eligibility", rulebook.UnbuiltKernel("bookworm-abc", "bookworm", (6, 1, 0), FULL_CONFIG), "upstream")[0]
     assert case.id == "bookworm-anon-never-noadvice-noprctl-madvise-nice"
 
 
@@ -104,3 +107,183 @@ def test_readme_shows_the_current_rule_table() -> None:
     assert rulebook.readme_with_table(readme, rulebook.markdown_table(BOOK)) == readme, (
         "README's rule table is stale: python -m suites.rulebook --update-readme"
     )
+
+
+# ------------------------------------------------------------------ version bounds and their sources
+
+
+def mini_book(change: dict[str, str], versions: str = ">=6.11", bounds: dict[str, str] | None = None) -> dict[str, Any]:
+    """The smallest rules.toml, as parsed data: one test, one rule bounded by one change."""
+    rule = {"id": "R", "test": "t", "group": "g", "statement": "s", "source": "s", "versions": versions, "skip": "x"}
+    return {
+        "version": "0",
+        "invariants": {},
+        "test": {"t": {"description": "d", "dimensions": {"memory": ["anon"]}}},
+        "change": {"c": change},
+        "rule": [{**rule, "bounds": {"6.11": "c"} if bounds is None else bounds}],
+    }
+
+
+COMMIT = {"commit": "4b98995530b7", "release": "v6.11", "title": "mm: shmem: add multi-size THP sysfs interface"}
+
+
+def test_a_sourced_bound_parses_into_its_change() -> None:
+    (rule,) = rulebook.parse(mini_book(COMMIT)).rules
+    assert rule.bounds["6.11"] == rulebook.Change(key="c", **COMMIT)
+    assert rule.bounds["6.11"].label == "4b98995530b7, v6.11"
+    (observed,) = rulebook.parse(mini_book({"observed": "Debian sid 7.2.13-1"})).rules
+    assert observed.bounds["6.11"].label == "observed"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},  # neither a commit nor an observation
+        {"title": "a title alone"},
+        {**COMMIT, "commit": "4b98995530"},  # 10 hex digits: too short to name a commit
+        {**COMMIT, "commit": "4B98995530B7"},
+        {**COMMIT, "commit": "not-a-commit"},
+        {key: value for key, value in COMMIT.items() if key != "release"},
+        {**COMMIT, "release": "6.11"},  # a release is a tag
+        {key: value for key, value in COMMIT.items() if key != "title"},
+        {"observed": " "},
+        {"observed": "seen on 7.2.13", "commit": "4b98995530b7"},  # one or the other
+        {**COMMIT, "first_seen": "v6.11"},
+    ],
+)
+def test_a_bound_without_a_commit_or_an_observation_is_rejected(change: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="change c"):
+        rulebook.parse(mini_book(change))
+
+
+@pytest.mark.parametrize(
+    "versions,bounds",
+    [
+        (">=6.11", {}),  # a bound with no source at all
+        (">=6.11,<6.18", {"6.11": "c"}),  # the upper bound unsourced
+        (">=6.11", {"6.11": "c", "6.18": "c"}),  # a source for a bound the rule does not have
+        (">=6.11", {"6.11": "nowhere"}),
+        (">=6.12", {"6.12": "c"}),  # the change was first released in 6.11, not 6.12
+    ],
+)
+def test_every_version_of_a_rule_needs_its_own_source(versions: str, bounds: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="rule R"):
+        rulebook.parse(mini_book(COMMIT, versions, bounds))
+
+
+def test_a_stable_release_bounds_at_its_point_release() -> None:
+    change = {"commit": "46300a2d4620", "release": "v7.2.10", "title": "mm: shmem: ignore sysfs configs for shmem forced collapse"}
+    (rule,) = rulebook.parse(mini_book(change, ">=7.2.10", {"7.2.10": "c"})).rules
+    assert (7, 2, 9) not in rule.versions and (7, 2, 10) in rule.versions
+
+
+def test_every_bound_in_the_rule_book_is_sourced() -> None:
+    for rule in BOOK.rules:
+        assert set(rulebook.bound_versions(rule.versions.text)) == set(rule.bounds), rule.id
+        for change in rule.bounds.values():
+            assert change.observed or (change.commit and len(change.commit) >= 12 and change.release), change
+
+
+def test_documentation_rules_quote_their_sentence_and_its_release() -> None:
+    doc_rules = [rule for rule in BOOK.rules if rule.group == "documentation"]
+    assert doc_rules
+    for rule in doc_rules:
+        assert re.search(r"man-pages-\d+\.\d+ man/man\d/\S+\.\d:\d+|transhuge\.rst of Linux \d+\.\d+", rule.source), rule.id
+        assert re.search(r"'[^']{40,}[.;]'", rule.source), f"{rule.id} quotes no whole sentence"
+
+
+def test_doc_d2_is_gone_the_cap_sys_nice_sentence_is_about_other_processes() -> None:
+    assert "DOC.D2" not in {rule.id for rule in BOOK.rules}
+    assert decide({"caller": "self", "nice": "nonice"}, (7, 2, 13), "documented").expect["result"] == "ok"
+
+
+@pytest.mark.parametrize(
+    "version,refused,inside",
+    [((6, 11, 0), "EINVAL", "EINVAL"), ((6, 12, 95), "EINVAL", "EINVAL"), ((7, 2, 9), "EINVAL", "ok"), ((7, 2, 13), "ok", "ok")],
+)
+def test_forced_shmem_collapse_and_inside_range_bounds(version: tuple[int, int, int], refused: str, inside: str) -> None:
+    per_size = {"memory": "shmem", "mode": "never", "per_size": "never", "caller": "madvise"}
+    assert BOOK.decide("per_size", per_size, version, "upstream").expect["result"] == refused  # type: ignore[union-attr]
+    ranges = {"memory": "anon", "mode": "madvise", "range": "inside-one-block", "caller": "madvise"}
+    assert BOOK.decide("ranges", ranges, version, "upstream").expect["result"] == inside  # type: ignore[union-attr]
+
+
+def test_the_readme_table_names_each_bound_source() -> None:
+    table = rulebook.markdown_table(BOOK)
+    assert "| >=6.11 (e7a2ab7b3bb5, v6.11) |" in table
+    assert "| shmem-forced-collapse | 46300a2d4620 | v7.2.10 |" in table
+    assert "observed: Debian sid 7.2.13-1" in table
+
+
+# ------------------------------------------------------------------ E2, E5, C7.wp (issue 11)
+
+
+def allocation_observation(ret: int, errno: str | None, huge: bool, caller: dict[str, int], fault: dict[str, int]) -> dict[str, object]:
+    observed = observation(ret, errno, huge)
+    observed["call"] = {**observed["call"], "delays": caller}  # type: ignore[dict-item]
+    observed["pressure"] = {"fault_thp": False, "fault_delays": fault}
+    observed["vmstat"] = {"compact_stall": 1, "allocstall": 0}
+    return observed
+
+
+STALL = {"compact_count": 1, "freepages_count": 0}
+NO_STALL = {"compact_count": 0, "freepages_count": 0}
+
+
+def e2() -> dict[str, object]:
+    params = {"memory": "anon", "mode": "always", "pressure": "fragmented", "caller": "remote"}
+    rule = BOOK.decide("allocation", params, (6, 12, 95), "upstream")
+    assert rule is not None and rule.id == "E2"
+    return rule.expect
+
+
+@pytest.mark.parametrize("ret,errno,huge", [(2 << 20, None, True), (-1, "ENOMEM", False)])
+def test_e2_accepts_a_thp_or_enomem_when_the_caller_stalled(ret: int, errno: str | None, huge: bool) -> None:
+    summary = rulebook.summarize({"caller": "remote"}, allocation_observation(ret, errno, huge, STALL, NO_STALL))
+    assert rulebook.judge(e2(), summary) == []
+
+
+@pytest.mark.parametrize(
+    "ret,errno,huge,caller,fault,failing",
+    [
+        (-1, "EINVAL", False, STALL, NO_STALL, {"outcome"}),  # another errno
+        (-1, "ENOMEM", False, NO_STALL, NO_STALL, {"caller_stalled"}),  # gave up without compaction
+        (2 << 20, None, True, STALL, STALL, {"fault_stalled"}),  # defrag=never ignored by the fault
+        (2 << 20, None, False, STALL, NO_STALL, {"outcome", "pmd_mapped"}),  # success without a THP
+    ],
+)
+def test_e2_fails_what_the_kernel_does_not_promise(
+    ret: int, errno: str | None, huge: bool, caller: dict[str, int], fault: dict[str, int], failing: set[str]
+) -> None:
+    observed = allocation_observation(ret, errno, huge, caller, fault)
+    if not huge:
+        observed["after"] = {**observed["after"], "pmd_kb": 0}  # type: ignore[dict-item]
+    summary = rulebook.summarize({"caller": "remote"}, observed)
+    fields = {field for field, _, _ in rulebook.judge(e2(), summary)}
+    assert fields == failing - {"pmd_mapped"}, summary
+
+
+def test_e5_runs_where_it_can_fail_and_keeps_its_control() -> None:
+    assert BOOK.tests["persistence"].dimensions["mode"] == ("always",)
+    cases = {
+        c.params["advice"]: c
+        for c in rulebook.plan(BOOK, "persistence", rulebook.UnbuiltKernel("k-0", "k", (6, 12, 95), FULL_CONFIG), "upstream")
+    }
+    assert cases["noadvice"].rule == "E5" and cases["noadvice"].expect["recollapsed"] is False
+    assert cases["hugepage-other-vma"].rule == "E5.control" and cases["hugepage-other-vma"].expect["recollapsed"] is True
+
+
+@pytest.mark.parametrize(
+    "populate,version,rule,result",
+    [
+        ("half", (6, 1, 192), "C7.wp", "EINVAL"),
+        ("half", (6, 12, 95), "C7.wp", "EINVAL"),
+        ("second-half", (6, 1, 192), "C7.wp-none", "EINVAL"),
+        ("second-half", (6, 12, 95), "C7.wp-none-ebusy", "EBUSY"),
+        ("second-half", (7, 2, 13), "C7.wp-none-ebusy", "EBUSY"),
+    ],
+)
+def test_c7_wp_depends_on_which_half_is_written(populate: str, version: tuple[int, int, int], rule: str, result: str) -> None:
+    params = {"memory": "anon", "mode": "madvise", "uffd": "wp", "populate": populate, "caller": "madvise"}
+    decided = BOOK.decide("uffd", params, version, "upstream")
+    assert decided is not None and (decided.id, decided.expect["result"]) == (rule, result)
