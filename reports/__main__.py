@@ -1,9 +1,15 @@
 """python -m reports: render a run's reports, diff two runs (or the kernels of one), merge runs.
 
-python -m reports render RUN          every format again, from RUN/results.jsonl; prints the matrix
-python -m reports diff BASE NEW       regressions, fixes, new and removed cases; exit 1 on a regression
+python -m reports render RUN          every format again, from RUN/results.jsonl, or from
+                                      RUN/results.json when the log is gone (what a CI job keeps);
+                                      RUN is a run directory or a results.json
+python -m reports diff BASE NEW       regressions, errors, fixes, new and removed cases, kernels
+                                      paired by label
 python -m reports diff RUN            along RUN's kernel order: last kernel passing, first failing
 python -m reports merge RUN... --out DIR   one matrix from several runs of the same rule book
+
+The first line of stdout is a one-line summary. Exit status (vm.errors.Exit): 0 clean, 1 a kernel
+regression, 3 infrastructure errors only, 4 bad input (one line on stderr naming the fix).
 """
 
 from __future__ import annotations
@@ -12,62 +18,75 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
-from reports import render_run
+from reports import OUT, render_run
 from reports.diff import diff, render_across, render_diff
-from reports.matrix import REGRESSION, failures
+from reports.matrix import render_summary
 from reports.merge import MergeError, merge
-from reports.results import load
+from reports.record import Results, ResultsError, load
+from reports.results import fold_log
+from reports.summary import exit_status
+from vm.errors import Exit
 
-OUT = Path(__file__).resolve().parent / "out"
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the project's usage exit status (4) instead of argparse's 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        sys.exit(Exit.USAGE)
 
 
-def _results(path: Path) -> dict[str, object]:
-    """results.json of a run directory or the file itself; a bad path is one line naming the fix."""
-    target = path / "results.json" if path.is_dir() else path
-    if not target.exists():
-        raise SystemExit(f"error: {path}: no results.json; pass a run directory such as reports/out/latest or a results.json")
-    return load(target)
+def rendered(path: Path) -> tuple[Path, Results]:
+    """The run directory of PATH and its results: folded from results.jsonl when the run left its
+    log, else read from results.json (a CI job often keeps only that file)."""
+    run_dir = path if path.is_dir() else path.parent
+    previous = load(path)
+    if path.is_dir() and (run_dir / "results.jsonl").exists():
+        return run_dir, fold_log(run_dir, previous.run)
+    return run_dir, previous
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reports", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = Parser(prog="python -m reports", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     render = sub.add_parser("render", help="rebuild every report of a run from its results")
-    render.add_argument("run_dir", type=Path, help="a run directory under reports/out/")
-    compare = sub.add_parser("diff", help="BASE NEW: verdict changes per kernel pair; RUN: changes along its kernels")
+    render.add_argument("run", type=Path, help="a run directory (reports/out/RUN) or its results.json")
+    compare = sub.add_parser("diff", help="BASE NEW: class changes per kernel pair; RUN: changes along its kernels")
     compare.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="one or two run directories or results.json files")
     combine = sub.add_parser("merge", help="combine runs made with the same rule book")
     combine.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="run directories or results.json files")
     combine.add_argument("--out", type=Path, default=None, help="merged run directory (default: reports/out/merged-TIME)")
     args = parser.parse_args(argv)
-    if args.command == "render":
-        previous = _results(args.run_dir)
-        document = render_run(args.run_dir.resolve(), previous["run"])  # type: ignore[arg-type]
-        print((args.run_dir / "matrix.txt").read_text(), end="")
-        return 1 if any(c["class"] == REGRESSION for c in failures(document)) else 0
-    if args.command == "diff":
-        if len(args.runs) > 2:
-            parser.error("diff takes BASE NEW, or one RUN")
-        if len(args.runs) == 1:
-            print(render_across(_results(args.runs[0])), end="")
-            return 0
-        base, new = (_results(p) for p in args.runs)
-        pairs = diff(base, new)
-        print(render_diff(pairs, new), end="")
-        return 1 if any(p.regressions for p in pairs) else 0
-    out = (args.out or OUT / f"merged-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
-    for path in args.runs:
-        _results(path)
     try:
-        run = merge([p.resolve() for p in args.runs], out)
-    except MergeError as err:
+        if args.command == "render":
+            run_dir, results = rendered(args.run)
+            render_run(run_dir.resolve(), results)
+            print(render_summary(results), end="")
+            print(f"reports: {run_dir}")
+            return exit_status(results)
+        if args.command == "diff":
+            if len(args.runs) > 2:
+                parser.error("diff takes BASE NEW, or one RUN")
+            if len(args.runs) == 1:
+                print(render_across(load(args.runs[0])), end="")
+                return Exit.CLEAN
+            base, new = (load(p) for p in args.runs)
+            result = diff(base, new)
+            print(render_diff(result, new), end="")
+            return result.exit_status
+        out = (args.out or OUT / f"merged-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
+        merged = merge([p.resolve() for p in args.runs], out)
+        results = fold_log(out, merged)
+        render_run(out, results)
+        print(render_summary(results), end="")
+        print(f"merged run: {out}")
+        return exit_status(results)
+    except (ResultsError, MergeError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
-    render_run(out, run)
-    print((out / "matrix.txt").read_text(), end="")
-    print(f"merged run: {out}")
-    return 0
+        return Exit.USAGE
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ import threading
 import time
 from pathlib import Path
 
-from reports.results import load
+from reports.record import CaseRecord, Results, Verdict, load
+from vm import suite
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -45,9 +46,8 @@ def tree_rss(root: int) -> int:
     return total
 
 
-def run_pytest(args: list[str]) -> tuple[float, int, int]:
-    """(wall seconds, peak tree RSS in bytes, exit status) of one pytest run."""
-    command = [sys.executable, "-m", "pytest", *args]
+def run_pytest(command: list[str]) -> tuple[float, int, int]:
+    """(wall seconds, peak tree RSS in bytes, exit status) of one suite run (vm.suite.command)."""
     print("$", " ".join(command), flush=True)
     started = time.monotonic()
     proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL)
@@ -66,16 +66,21 @@ def run_pytest(args: list[str]) -> tuple[float, int, int]:
     return time.monotonic() - started, peak, status
 
 
-def kernel_figures(document: dict[str, object]) -> list[dict[str, object]]:
+def workload_overhead_s(case: CaseRecord) -> float | None:
+    """Harness time of a case: its pytest duration less the workload's own time in the guest."""
+    return case.duration_s - float(case.raw["workload_s"]) if case.raw else None  # type: ignore[arg-type]
+
+
+def kernel_figures(document: Results) -> list[dict[str, object]]:
     rows = []
-    for kernel in document["kernels"]:  # type: ignore[union-attr]
-        ran = [c for c in document["cases"] if c["kernel"] == kernel["name"] and c["verdict"] != "SKIP"]  # type: ignore[union-attr, index]
+    for kernel in document.kernels:
+        ran = [c for c in document.cases if c.kernel == kernel["name"] and c.verdict is not Verdict.SKIP]
         if not ran:
             continue
         boot = float(kernel.get("boot_s") or 0)
-        in_guest = sum(float(c.get("guest_s") or 0) for c in ran)
-        wall = max(float(c["stop"]) for c in ran) - min(float(c["start"]) for c in ran) + boot
-        overheads = [float(c["duration_s"]) - float(c["raw"]["workload_s"]) for c in ran if c.get("raw")]
+        in_guest = sum(c.guest_s or 0.0 for c in ran)
+        wall = max(c.stop or 0.0 for c in ran) - min(c.start or 0.0 for c in ran) + boot
+        overheads = [o for o in map(workload_overhead_s, ran) if o is not None]
         rows.append(
             {
                 "kernel": kernel["label"],
@@ -85,7 +90,7 @@ def kernel_figures(document: dict[str, object]) -> list[dict[str, object]]:
                 "wall_s": wall,
                 "overhead_ms": 1000 * statistics.median(overheads) if overheads else float("nan"),
                 "floor_ratio": wall / (boot + in_guest),
-                "workers": {c.get("worker") for c in ran},
+                "workers": {c.worker for c in ran},
             }
         )
     return rows
@@ -98,25 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subset", type=int, default=3, help="cases rerun with one VM per case")
     parser.add_argument("--out", type=Path, default=REPO / "reports" / "out" / f"bench-{time.strftime('%Y%m%d-%H%M%S')}")
     args = parser.parse_args(argv)
-    kernel_args = [arg for spec in args.kernel for arg in ("--kernel", spec)]
     shared_dir, per_case_dir = args.out / "matrix", args.out / "vm-per-case"
 
-    wall, peak, status = run_pytest(
-        # One spec: cases of a further spec reuse observations, which would read as zero-cost cases.
-        [
-            "suites/test_collapse.py",
-            *kernel_args,
-            "--spec",
-            "upstream",
-            "-n",
-            args.workers,
-            "--dist",
-            "loadgroup",
-            "--run-dir",
-            str(shared_dir),
-            "-q",
-        ]
-    )
+    # One spec: cases of a further spec reuse observations, which would read as zero-cost cases.
+    wall, peak, status = run_pytest(suite.command(args.kernel, shared_dir, ["upstream"], workers=args.workers, options=["-q"]))
     if not (shared_dir / "results.json").exists():
         print(f"error: the matrix run wrote no results (pytest exit {status}); see {shared_dir}", file=sys.stderr)
         return 2
@@ -128,26 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     # The first cases of the kernel with the most cases, each in a freshly booted VM.
     busiest = max(rows, key=lambda r: r["cases"])
     first = busiest["kernel"]
-    spec = next(k["spec"] for k in document["kernels"] if k["label"] == first)  # type: ignore[union-attr, index]
+    spec = next(k["spec"] for k in document.kernels if k["label"] == first)
     subset = [  # -k matches "eligibility[ID]" inside "test_eligibility[ID]" and nothing else
-        f"{c['test']}[{c['case_id']}]"
-        for c in document["cases"]  # type: ignore[union-attr]
-        if c["kernel_info"]["label"] == first and c["verdict"] != "SKIP"  # type: ignore[index]
+        f"{c.test}[{c.case_id}]" for c in document.cases if c.kernel_info["label"] == first and c.verdict is not Verdict.SKIP
     ][: args.subset]
     per_case_wall, _, _ = run_pytest(
-        [
-            "suites/test_collapse.py",
-            "--kernel",
-            spec,
-            "--spec",
-            "upstream",
-            "--vm-per-case",
-            "--run-dir",
-            str(per_case_dir),
-            "-q",
-            "-k",
-            " or ".join(subset),
-        ]
+        suite.command([spec], per_case_dir, ["upstream"], " or ".join(subset), options=["--vm-per-case", "-q"])
     )
     shared_per_case = busiest["wall_s"] / busiest["cases"]
     vm_per_case_ratio = (per_case_wall / len(subset)) / shared_per_case
@@ -159,14 +135,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['kernel']:<20}{r['boot_s']:>8.1f}{r['cases']:>7}{r['in_guest_s']:>12.1f}{r['wall_s']:>9.1f}"
             f"{r['overhead_ms']:>13.1f}{r['floor_ratio']:>13.2f}"
         )
-    all_overheads = [
-        float(c["duration_s"]) - float(c["raw"]["workload_s"])
-        for c in document["cases"]
-        if c.get("raw")  # type: ignore[union-attr, index]
-    ]
+    all_overheads = [o for o in map(workload_overhead_s, document.cases) if o is not None]
     lines += [
         "-" * len(header),
-        f"run: {len(document['cases'])} cases on {len(rows)} kernels, {workers} workers, accel {document['kernels'][0].get('accel')}",  # type: ignore[index]
+        f"run: {len(document.cases)} cases on {len(rows)} kernels, {workers} workers, accel {document.kernels[0].get('accel')}",
         f"wall {wall:.1f} s; floor sum(boot + in-guest) / workers = {floor:.1f} s; ratio {wall / floor:.2f} (target <= 1.3)",
         f"harness overhead per case: median {1000 * statistics.median(all_overheads):.1f} ms (target <= 30)",
         f"one VM per case, {len(subset)} cases on {first}: {per_case_wall / len(subset):.1f} s/case vs {shared_per_case:.2f} s/case "

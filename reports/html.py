@@ -1,40 +1,56 @@
-"""One self-contained HTML page: a colour-coded matrix with filters and click-to-detail, no network."""
+"""One self-contained HTML page, no network: the summary and the overview (one row per rule, one
+column per kernel, coloured by class) open it, the failing cases follow expanded, and the full
+per-case table comes last, with filters and click-to-detail."""
 
 from __future__ import annotations
 
 import html
 import json
 
-from reports.matrix import LEGEND, build, header, kernel_line
+from reports.matrix import LEGEND, OVERVIEW_LEGEND, build, failure_line, kernel_line, short_names
+from reports.record import WORDS, CaseRecord, Results
+from reports.summary import failures, overview, retried, retried_line, summary_line
 
 CONSOLE_CHARS = 4000  # of a case's console excerpt kept in the page
 
 
-def _detail(case: dict[str, object]) -> dict[str, object]:
+def _detail(case: CaseRecord) -> dict[str, object]:
     return {
-        "case": f"{case['test']}[{case['case_id']}]",
-        "spec": case.get("spec"),
-        "rule": case.get("rule"),
-        "verdict": case.get("verdict"),
-        "parameters": case.get("params"),
-        "expected": case.get("expected"),
-        "observed": case.get("observed"),
-        "duration_s": case.get("duration_s"),
-        "message": case.get("message"),
-        "kmsg": case.get("kmsg"),
-        "console": str(case.get("console") or "")[-CONSOLE_CHARS:] or None,
+        "case": f"{case.test}[{case.case_id}]",
+        "spec": case.spec,
+        "rule": case.rule,
+        "verdict": str(case.verdict),
+        "class": str(case.case_class),
+        "parameters": case.params,
+        "expected": case.expected,
+        "observed": case.observed,
+        "duration_s": case.duration_s,
+        "message": case.message,
+        "kmsg": case.kmsg,
+        "console": (case.console or "")[-CONSOLE_CHARS:] or None,
     }
 
 
-def page_data(document: dict[str, object]) -> dict[str, object]:
-    kernels, rows = build(document)
-    short = {str(k["name"]): f"[{i}]" for i, k in enumerate(kernels, 1)}
-    statements: dict[str, str] = document["run"].get("rules", {})  # type: ignore[union-attr]
+def page_data(results: Results) -> dict[str, object]:
+    short = short_names(results)
+    statements = results.statements
     return {
-        "title": header(document),
+        "title": summary_line(results),
         "kernels": [
-            {"name": k["name"], "label": f"[{i}] {k['label']} {k['version']}", "line": kernel_line(i, k)} for i, k in enumerate(kernels, 1)
+            {"name": k["name"], "label": f"[{i}] {k['label']} {k['version']}", "line": kernel_line(i, k)}
+            for i, k in enumerate(results.kernels, 1)
         ],
+        "overview": [
+            {
+                "spec": row.spec,
+                "rule": row.rule,
+                "statement": row.statement,
+                "cells": {k: {"word": WORDS[c.headline], "text": c.text(reasons=True)} for k, c in row.cells.items()},
+            }
+            for row in overview(results)
+        ],
+        "failures": [{"word": WORDS[c.case_class], "line": failure_line(c, short)} for c in failures(results)],
+        "retried": [retried_line(c, short) for c in retried(results)],
         "rows": [
             {
                 "spec": row.spec,
@@ -42,16 +58,21 @@ def page_data(document: dict[str, object]) -> dict[str, object]:
                 "rule": row.rule,
                 "statement": statements.get(row.rule, ""),
                 "label": f"{row.test}[{row.label(short)}]",
-                "cells": {kernel: {"verdict": verdict, "detail": _detail(row.cases[kernel])} for kernel, verdict in row.cells.items()},
+                "cells": {kernel: {"verdict": WORDS[cls], "detail": _detail(row.records[kernel][-1])} for kernel, cls in row.cells.items()},
             }
-            for row in rows
+            for row in build(results)
         ],
     }
 
 
-def render_html(document: dict[str, object]) -> str:
-    data = json.dumps(page_data(document), sort_keys=True).replace("</", "<\\/")
-    return PAGE.replace("@TITLE@", html.escape(header(document))).replace("@LEGEND@", html.escape(LEGEND)).replace("@DATA@", data)
+def render_html(results: Results) -> str:
+    data = json.dumps(page_data(results), sort_keys=True).replace("</", "<\\/")
+    return (
+        PAGE.replace("@TITLE@", html.escape(summary_line(results)))
+        .replace("@OVERVIEW_LEGEND@", html.escape(OVERVIEW_LEGEND))
+        .replace("@LEGEND@", html.escape(LEGEND))
+        .replace("@DATA@", data)
+    )
 
 
 PAGE = """<!DOCTYPE html>
@@ -67,6 +88,10 @@ td.label { font-family: monospace; }
 td.cell { text-align: center; cursor: pointer; font-weight: 600; min-width: 4em; }
 td.PASS { background: #c8e6c9; } td.FAIL { background: #ef9a9a; } td.ERROR { background: #ffcc80; }
 td.SKIP { background: #eeeeee; color: #777; } td.FLAKY { background: #ce93d8; } td.selected { outline: 3px solid #1565c0; }
+td.DOC { background: #fff59d; } td.SPEC { background: #b3e5fc; }
+#overview td.cell { font-weight: 400; white-space: nowrap; max-width: 11em; overflow: hidden; text-overflow: ellipsis; }
+#overview td.statement { color: #555; font-size: 12px; }
+#failures li { font-family: monospace; }
 tr.rule td { background: #f5f5f5; font-style: italic; }
 #filters select { margin-right: 1em; }
 #detail { position: fixed; right: 0; top: 0; width: 40%; height: 100%; overflow: auto; background: #fafafa;
@@ -76,10 +101,19 @@ tr.rule td { background: #f5f5f5; font-style: italic; }
 <body>
 <h1>@TITLE@</h1>
 <div id="kernels"></div>
+<h2>Overview</h2>
+<table id="overview"><thead></thead><tbody></tbody></table>
+<p>@OVERVIEW_LEGEND@ Click a rule to see its cases below.</p>
+<h2>Failing cases</h2>
+<ul id="failures"></ul>
+<h2>Cases whose call needed more than one attempt</h2>
+<ul id="retried"></ul>
+<h2>Every case</h2>
 <p id="filters">
 group <select id="f-group"><option value="">all</option></select>
+rule <select id="f-rule"><option value="">all</option></select>
 verdict <select id="f-verdict"><option value="">all</option><option>PASS</option><option>FAIL</option>
-<option>ERROR</option><option>SKIP</option><option>FLAKY</option></select>
+<option>ERROR</option><option>FLAKY</option><option>DOC</option><option>SPEC</option><option>SKIP</option></select>
 kernel <select id="f-kernel"><option value="">all</option></select>
 <span id="count"></span></p>
 <table id="matrix"><thead></thead><tbody></tbody></table>
@@ -96,8 +130,27 @@ for (const k of data.kernels) {
   $("f-kernel").appendChild(el("option", {value: k.name}, k.label));
 }
 for (const g of [...new Set(data.rows.map((r) => r.group))].sort()) $("f-group").appendChild(el("option", {}, g));
+for (const r of [...new Set(data.rows.map((r) => r.rule))].sort()) $("f-rule").appendChild(el("option", {}, r));
+const ohead = el("tr"); ohead.appendChild(el("th", {}, "rule"));
+for (const k of data.kernels) ohead.appendChild(el("th", {}, k.label));
+ohead.appendChild(el("th", {}, "statement")); $("overview").tHead.replaceChildren(ohead);
+for (const row of data.overview) {
+  const tr = el("tr", {"data-rule": row.rule});
+  const name = el("td", {class: "label"}, row.spec === data.overview[0].spec ? row.rule : `${row.rule} (${row.spec})`);
+  name.style.cursor = "pointer";
+  name.addEventListener("click", () => { $("f-rule").value = row.rule; render(); $("matrix").scrollIntoView(); });
+  tr.appendChild(name);
+  for (const k of data.kernels) { const c = row.cells[k.name];
+    tr.appendChild(el("td", {class: "cell " + (c ? c.word : "none"), title: c ? c.text : ""}, c ? c.text : "·")); }
+  tr.appendChild(el("td", {class: "statement"}, row.statement));
+  $("overview").tBodies[0].appendChild(tr);
+}
+if (!data.failures.length) $("failures").appendChild(el("li", {}, "none"));
+for (const f of data.failures) $("failures").appendChild(el("li", {class: f.word}, f.line));
+if (!data.retried.length) $("retried").appendChild(el("li", {}, "none"));
+for (const line of data.retried) $("retried").appendChild(el("li", {}, line));
 function render() {
-  const group = $("f-group").value, verdict = $("f-verdict").value, kernel = $("f-kernel").value;
+  const group = $("f-group").value, verdict = $("f-verdict").value, kernel = $("f-kernel").value, rule = $("f-rule").value;
   const kernels = data.kernels.filter((k) => !kernel || k.name === kernel);
   const head = el("tr"); head.appendChild(el("th", {}, "case"));
   for (const k of kernels) head.appendChild(el("th", {}, k.label));
@@ -106,6 +159,7 @@ function render() {
   let shown = 0, lastRule = null;
   for (const row of data.rows) {
     if (group && row.group !== group) continue;
+    if (rule && row.rule !== rule) continue;
     if (verdict && !kernels.some((k) => row.cells[k.name] && row.cells[k.name].verdict === verdict)) continue;
     const ruleKey = row.spec + "/" + row.rule;
     if (ruleKey !== lastRule) { lastRule = ruleKey;
@@ -130,7 +184,7 @@ function show(td, detail) {
   $("detail").style.display = "block";
 }
 $("close").addEventListener("click", () => { $("detail").style.display = "none"; });
-for (const id of ["f-group", "f-verdict", "f-kernel"]) $(id).addEventListener("change", render);
+for (const id of ["f-group", "f-rule", "f-verdict", "f-kernel"]) $(id).addEventListener("change", render);
 render();
 </script>
 </body></html>

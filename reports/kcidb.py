@@ -1,9 +1,12 @@
 """KCIDB v5 JSON: one checkout and one build per kernel build, one test per case.
 
-Verdicts map to KCIDB statuses one to one: PASS, FAIL, ERROR (the harness got no observation) and
-SKIP (not applicable, with the reason in the comment). FLAKY is not a status: each repeat of a
-case is its own test, with its own status. MISS is never produced: every planned case gets a
-verdict, and a kernel that does not boot gives ERROR on each of its cases.
+The stored class decides the status: pass PASS, regression FAIL, infrastructure ERROR (the harness
+got no observation), skip SKIP (the reason in the comment), and a documentation discrepancy or a
+further spec's FAIL DONE (run, but no verdict on the kernel: KCIDB dashboards must not count it as
+a failure; the class is in misc). FLAKY is not a status: each repeat of a case is its own test,
+with its own status. MISS is never produced: every planned case gets a verdict, and a kernel that
+does not boot gives ERROR on each of its cases. A tree kernel's checkout carries its git commit,
+`git describe`, repository URL and, when the tree has changes on top, their patchset hash.
 Test paths are dotted: madv_collapse.<test>.<parameters>, with the spec after madv_collapse for
 cases of a spec checked beside the first one (madv_collapse.documented.populate.anon-...).
 """
@@ -13,33 +16,51 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from reports.matrix import specs_of
+from reports.record import CaseClass, Results
 
 ORIGIN = "collapse_conformance"
 VERSION = {"major": 5, "minor": 3}
-STATUS = {"PASS": "PASS", "FAIL": "FAIL", "ERROR": "ERROR", "SKIP": "SKIP"}
+STATUS = {
+    CaseClass.PASS: "PASS",
+    CaseClass.REGRESSION: "FAIL",
+    CaseClass.INFRASTRUCTURE: "ERROR",
+    CaseClass.SKIP: "SKIP",
+    CaseClass.DOCUMENTATION: "DONE",
+    CaseClass.OTHER_SPEC: "DONE",
+    CaseClass.FLAKY: "DONE",  # never stored on a record; here so the map is total
+}
 
 
 def _segment(text: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_-]", "_", text)
 
 
-def render_kcidb(document: dict[str, object]) -> dict[str, object]:
-    run: dict[str, object] = document["run"]  # type: ignore[assignment]
-    primary = specs_of(document)[0]
+def _checkout(kernel: dict[str, object]) -> dict[str, object]:
+    checkout: dict[str, object] = {
+        "id": f"{ORIGIN}:{kernel['name']}",
+        "origin": ORIGIN,
+        "tree_name": str(kernel["label"]),
+        "valid": True,
+        "comment": f"{kernel['spec']}: {kernel.get('banner') or kernel['release']}",
+        "misc": {"release": kernel["release"], "version": kernel["version"]},
+    }
+    git = kernel.get("git")
+    if isinstance(git, dict):
+        for field, key in (("git_commit_hash", "commit"), ("git_repository_url", "remote"), ("git_commit_name", "describe")):
+            if git.get(key):
+                checkout[field] = git[key]
+        checkout["patchset_hash"] = git.get("patchset_hash") or ""  # KCIDB's "no patches on top"
+        checkout["misc"] = {**checkout["misc"], "dirty": bool(git.get("dirty"))}  # type: ignore[dict-item]
+    return checkout
+
+
+def render_kcidb(results: Results) -> dict[str, object]:
+    run = results.run
+    primary = results.primary
     checkouts, builds, tests = [], [], []
-    for kernel in document["kernels"]:  # type: ignore[union-attr]
+    for kernel in results.kernels:
         build_id = f"{ORIGIN}:{kernel['name']}"
-        checkouts.append(
-            {
-                "id": f"{ORIGIN}:{kernel['name']}",
-                "origin": ORIGIN,
-                "tree_name": str(kernel["label"]),
-                "valid": True,
-                "comment": f"{kernel['spec']}: {kernel.get('banner') or kernel['release']}",
-                "misc": {"release": kernel["release"], "version": kernel["version"]},
-            }
-        )
+        checkouts.append(_checkout(kernel))
         builds.append(
             {
                 "id": build_id,
@@ -51,32 +72,34 @@ def render_kcidb(document: dict[str, object]) -> dict[str, object]:
                 "misc": {"build_id": kernel["build_id"], "accel": kernel.get("accel"), "boot_s": kernel.get("boot_s")},
             }
         )
-        for case in document["cases"]:  # type: ignore[union-attr]
-            if case["kernel"] != kernel["name"]:
+        for case in results.cases:
+            if case.kernel != kernel["name"]:
                 continue
-            spec = str(case.get("spec") or primary)
-            path = ".".join(["madv_collapse", *([spec] if spec != primary else []), str(case["test"]), _segment(str(case["params_id"]))])
+            path = ".".join(["madv_collapse", *([case.spec] if case.spec != primary else []), case.test, _segment(case.params_id)])
             test: dict[str, object] = {
-                "id": f"{ORIGIN}:{run['run_id']}:{_segment(str(case['nodeid']))}",
+                "id": f"{ORIGIN}:{run['run_id']}:{_segment(case.nodeid)}",
                 "origin": ORIGIN,
                 "build_id": build_id,
                 "path": path,
-                "status": STATUS[str(case["verdict"])],
-                "duration": float(case.get("duration_s") or 0.0),  # type: ignore[arg-type]
-                "environment": {"comment": f"virtme-ng VM, {kernel.get('accel')}", "misc": {"worker": case.get("worker")}},
+                "status": STATUS[case.case_class],
+                "duration": case.duration_s,
+                "environment": {"comment": f"virtme-ng VM, {kernel.get('accel')}", "misc": {"worker": case.worker}},
                 "misc": {
-                    "rule": case.get("rule"),
-                    "spec": spec,
-                    "repeat": case.get("repeat", 1),
-                    "expected": case.get("expected"),
-                    "observed": case.get("observed"),
+                    "rule": case.rule,
+                    "spec": case.spec,
+                    "class": str(case.case_class),
+                    "verdict": str(case.verdict),
+                    "repeat": case.repeat,
+                    "attempts": case.attempts,
+                    "expected": case.expected,
+                    "observed": case.observed,
                 },
             }
-            if case.get("start"):
-                test["start_time"] = datetime.fromtimestamp(float(case["start"]), UTC).isoformat()  # type: ignore[arg-type]
-            if case.get("message"):
-                test["comment"] = str(case["message"]).splitlines()[0][:400]
-            if case.get("console"):
-                test["log_excerpt"] = str(case["console"])[-16384:]
+            if case.start:
+                test["start_time"] = datetime.fromtimestamp(case.start, UTC).isoformat()
+            if case.message:
+                test["comment"] = case.message.splitlines()[0][:400]
+            if case.console:
+                test["log_excerpt"] = case.console[-16384:]
             tests.append(test)
     return {"version": VERSION, "checkouts": checkouts, "builds": builds, "tests": tests}

@@ -1,7 +1,8 @@
-"""The pass/fail matrix: rows are cases grouped by spec and rule, columns are kernel builds.
+"""The pass/fail matrix in text (at most 100 columns) and Markdown.
 
-This module holds the model every format shares (rows, totals, failures and how each failure is
-classed) and renders the terminal matrix (at most 100 columns) and Markdown.
+Each opens with the one-line summary and the overview (one row per rule, one column per kernel),
+then the failing cases expanded, then the full per-case table: rows are cases grouped by spec and
+rule, columns are kernel builds. Cells show the stored class of each case (reports.record).
 """
 
 from __future__ import annotations
@@ -10,205 +11,206 @@ import textwrap
 from collections import Counter
 from dataclasses import dataclass, field
 
-from reports.results import VERDICTS
+from reports.record import WORDS, CaseClass, CaseRecord, Results
+from reports.summary import RETRIED_MARK, cell_class, cells, failures, overview, retried, retried_line, summary_line
 
 NOT_RUN = "·"
 TERMINAL_WIDTH = 100
-# Failure classes, in the order reports list them.
-REGRESSION, DOCUMENTATION, OTHER_SPEC, FLAKY = "regression", "documentation", "other spec", "flaky"
+OVERVIEW_CELL = 11  # 'ERROR 12/99' fits
 
 
 @dataclass
 class Row:
+    """One case of the full table: its records per kernel (repeats in run order)."""
+
     spec: str
     test: str
     params: str
-    rules: dict[str, str] = field(default_factory=dict)  # kernel -> deciding rule
-    groups: dict[str, str] = field(default_factory=dict)
-    verdicts: dict[str, list[str]] = field(default_factory=dict)  # kernel -> verdict of each repeat
-    cases: dict[str, dict[str, object]] = field(default_factory=dict)  # kernel -> last record
+    records: dict[str, list[CaseRecord]] = field(default_factory=dict)  # kernel -> records of its repeats
 
     @property
-    def cells(self) -> dict[str, str]:
-        return {kernel: combine(v) for kernel, v in self.verdicts.items()}
+    def cells(self) -> dict[str, CaseClass]:
+        return {kernel: cell_class(records) for kernel, records in self.records.items()}
+
+    @property
+    def rules(self) -> dict[str, str]:
+        return {kernel: records[-1].rule or "-" for kernel, records in self.records.items()}
 
     def _deciding(self) -> dict[str, str]:
         """Rules that produced a verdict; a rule that only skips (X0 before 6.1) names no row."""
-        ran = {k: r for k, r in self.rules.items() if self.cells.get(k) != "SKIP"}
+        ran = {k: r for k, r in self.rules.items() if self.cells.get(k) is not CaseClass.SKIP}
         return ran or self.rules
 
     @property
     def rule(self) -> str:
         """The rule deciding this case on most kernels (ties: the newest, rightmost)."""
         deciding = list(self._deciding().values())
-        counts = Counter(deciding)
-        return max(reversed(deciding), key=lambda r: counts[r]) if deciding else "-"
+        tally = Counter(deciding)
+        return max(reversed(deciding), key=lambda r: tally[r]) if deciding else "-"
 
     @property
     def group(self) -> str:
-        return next((g for k, g in self.groups.items() if self.rules[k] == self.rule), "unruled")
+        return next((records[-1].group for k, records in self.records.items() if self.rules[k] == self.rule), "unruled")
 
     def label(self, short: dict[str, str]) -> str:
         others = sorted({f"{r}@{short[k]}" for k, r in self._deciding().items() if r != self.rule})
         return self.params + (f" ({', '.join(others)})" if others else "")
 
 
-def specs_of(document: dict[str, object]) -> list[str]:
-    """The run's specs, the fully checked one first (older runs name one spec)."""
-    run: dict[str, object] = document["run"]  # type: ignore[assignment]
-    return list(run.get("specs") or [str(run.get("spec", "upstream"))])  # type: ignore[call-overload]
-
-
-def build(document: dict[str, object]) -> tuple[list[dict[str, object]], list[Row]]:
-    kernels: list[dict[str, object]] = document["kernels"]  # type: ignore[assignment]
-    primary = specs_of(document)[0]
+def build(results: Results) -> list[Row]:
     rows: dict[tuple[str, str, str], Row] = {}
-    for case in document["cases"]:  # type: ignore[union-attr]
-        spec = str(case.get("spec") or primary)
-        key = (spec, case["test"], case["params_id"])
-        row = rows.setdefault(key, Row(spec=spec, test=case["test"], params=case["params_id"]))
-        row.rules[case["kernel"]] = case["rule"] or "-"
-        row.groups[case["kernel"]] = case["group"]
-        row.verdicts.setdefault(case["kernel"], []).append(case["verdict"])
-        row.cases[case["kernel"]] = case
-    order = {spec: index for index, spec in enumerate(specs_of(document))}
-    ordered = sorted(rows.values(), key=lambda r: (order.get(r.spec, len(order)), r.group, r.rule, r.test, r.params))
-    return kernels, ordered
+    for (key, kernel), records in cells(results).items():
+        row = rows.setdefault(key, Row(*key))
+        row.records[kernel] = records
+    order = {spec: index for index, spec in enumerate(results.specs)}
+    return sorted(rows.values(), key=lambda r: (order.get(r.spec, len(order)), r.group, r.rule, r.test, r.params))
 
 
-def combine(verdicts: list[str]) -> str:
-    """One cell from its repeats: their common verdict, or FLAKY when they disagree."""
-    return verdicts[0] if len(set(verdicts)) == 1 else "FLAKY"
-
-
-def totals(document: dict[str, object], spec: str | None = None) -> Counter[str]:
-    """Verdicts per cell (case x kernel), repeats combined; of one spec, or of all."""
-    _, rows = build(document)
-    return Counter(verdict for row in rows if spec in (None, row.spec) for verdict in row.cells.values())
-
-
-def failure_class(case: dict[str, object], primary: str) -> str:
-    """A FAIL or ERROR of the fully checked spec is a regression; one of a rule stating what the
-    documentation says is a documentation discrepancy; one of another spec (proposal) is not."""
-    if case.get("group") == "documentation":
-        return DOCUMENTATION
-    if str(case.get("spec") or primary) != primary:
-        return OTHER_SPEC
-    return REGRESSION
-
-
-def header(document: dict[str, object]) -> str:
-    run: dict[str, object] = document["run"]  # type: ignore[assignment]
-    primary = specs_of(document)[0]
-    count = totals(document, primary)
-    summary = ", ".join(f"{count[v]} {v}" for v in VERDICTS if v != "FLAKY" or count[v])
-    repeats = f" x{run['repeat']} repeats" if int(run.get("repeat", 1)) > 1 else ""  # type: ignore[call-overload]
-    extra = "".join(f"; {s}: {totals(document, s)['FAIL']} FAIL of {sum(totals(document, s).values())}" for s in specs_of(document)[1:])
-    return (
-        f"MADV_COLLAPSE conformance: spec {primary}, rule book {run['rule_book']}, run {run['run_id']}, "
-        f"{sum(count.values())} cases{repeats} on {len(document['kernels'])} kernels: {summary}{extra}"  # type: ignore[arg-type]
-    )
-
-
-def failures(document: dict[str, object]) -> list[dict[str, object]]:
-    """FAIL and ERROR records, each with its class, and one entry per FLAKY cell listing its repeats."""
-    kernels, rows = build(document)
-    primary = specs_of(document)[0]
-    listed = []
-    for row in rows:
-        for kernel, verdicts in row.verdicts.items():
-            case = row.cases[kernel]
-            if combine(verdicts) == "FLAKY":
-                message = f"repeats disagree: {', '.join(verdicts)}"
-                listed.append({**case, "verdict": "FLAKY", "message": message, "class": FLAKY})
-            elif case["verdict"] in ("FAIL", "ERROR"):
-                listed.append({**case, "class": failure_class(case, primary)})
-    order = {k: i for i, k in enumerate([REGRESSION, FLAKY, DOCUMENTATION, OTHER_SPEC])}
-    position = {str(k["name"]): i for i, k in enumerate(kernels)}
-    return sorted(listed, key=lambda c: (order[str(c["class"])], position.get(str(c["kernel"]), 0), str(c["case_id"])))
-
-
-def mismatches(case: dict[str, object]) -> tuple[dict[str, object], dict[str, object]]:
+def mismatches(case: CaseRecord) -> tuple[dict[str, object], dict[str, object]]:
     """(expected, observed) restricted to the quantities that differ."""
-    expected: dict[str, object] = {"data": "intact", "vmflags": "unchanged", "views": "agree", **(case.get("expected") or {})}  # type: ignore[dict-item]
-    observed: dict[str, object] = case.get("observed") or {}  # type: ignore[assignment]
+    expected: dict[str, object] = {"data": "intact", "vmflags": "unchanged", "views": "agree", **(case.expected or {})}
+    observed: dict[str, object] = case.observed or {}
     keys = [k for k, v in expected.items() if k in observed and observed[k] != v]
     return {k: expected[k] for k in keys}, {k: observed[k] for k in keys}
 
 
 def kernel_line(index: int, kernel: dict[str, object]) -> str:
     extra = ", ".join(f"{key} {kernel[key]}" for key in ("accel", "boot_s") if kernel.get(key) is not None)
-    return f"[{index}] {kernel['label']}: {kernel['version']} ({kernel['release']}, build {kernel['build_id']}) {extra}".rstrip()
+    git = kernel.get("git")
+    source = f" git {git['describe']}{' dirty' if git.get('dirty') else ''}" if isinstance(git, dict) and git.get("describe") else ""
+    return f"[{index}] {kernel['label']}: {kernel['version']} ({kernel['release']}, build {kernel['build_id']}){source} {extra}".rstrip()
+
+
+def short_names(results: Results) -> dict[str, str]:
+    return {str(k["name"]): f"[{i}]" for i, k in enumerate(results.kernels, 1)}
 
 
 def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def render_text(document: dict[str, object], width: int = TERMINAL_WIDTH) -> str:
-    """The terminal matrix: rows grouped by spec and rule, kernel columns numbered, at most WIDTH columns."""
-    kernels, rows = build(document)
-    names = [str(k["name"]) for k in kernels]
-    short = {str(k["name"]): f"[{i}]" for i, k in enumerate(kernels, 1)}
-    statements: dict[str, str] = document["run"].get("rules", {})  # type: ignore[union-attr]
-    cells_width = 6 * len(names)
-    label_width = max(12, width - 4 - cells_width)
-    primary = specs_of(document)[0]
-    lines = [*textwrap.wrap(header(document), width), ""]
-    lines += [_fit("  " + kernel_line(i, k), width) for i, k in enumerate(kernels, 1)]
-    lines += ["", " " * (4 + label_width) + "".join(f"{short[n]:>6}" for n in names)]
+def failure_line(case: CaseRecord, short: dict[str, str], code: str = "") -> str:
+    """One failing case: class word, where, the rule and the first line of its message (a FAIL's
+    message opens with its rule already). CODE quotes the case name (Markdown's backtick)."""
+    message = (case.message or "").strip().splitlines()
+    first = message[0] if message else ""
+    rule = f"{case.rule}: " if case.rule and not first.startswith(f"{case.rule}:") else ""
+    where = f"{short.get(case.kernel, case.kernel)} {code}{case.test}[{case.case_id}]{code}"
+    return f"{WORDS[case.case_class]} ({case.case_class}) {where}: {rule}{first}".rstrip()
+
+
+def render_overview(results: Results, width: int = TERMINAL_WIDTH, wrap_summary: bool = True) -> list[str]:
+    """The first screen: summary, kernels, one row per rule and one column per kernel, failures.
+    Without WRAP_SUMMARY the summary stays one line, whatever its length (what a bot pastes)."""
+    names = [str(k["name"]) for k in results.kernels]
+    short = short_names(results)
+    rule_width = 18
+    statement_width = max(0, width - 2 - rule_width - (OVERVIEW_CELL + 1) * len(names) - 1)
+    lines = [*(textwrap.wrap(summary_line(results), width) if wrap_summary else [summary_line(results)]), ""]
+    lines += [_fit("  " + kernel_line(i, k), width) for i, k in enumerate(results.kernels, 1)]
+    lines += ["", "  " + f"{'rule':<{rule_width}}" + "".join(f" {short[n]:>{OVERVIEW_CELL}}" for n in names)]
+    spec = None
+    for row in overview(results):
+        if row.spec != spec:
+            spec = row.spec
+            if spec != results.primary:
+                lines += [_fit(f"  spec {spec} (only its own rules):", width)]
+        cell_text = "".join(f" {row.cells[n].text() if n in row.cells else NOT_RUN:>{OVERVIEW_CELL}}" for n in names)
+        statement = f" {_fit(row.statement, statement_width)}" if statement_width > 8 and row.statement else ""
+        lines.append(f"  {_fit(row.rule, rule_width):<{rule_width}}{cell_text}{statement}".rstrip())
+    lines += ["", *textwrap.wrap(OVERVIEW_LEGEND, width)]
+    bad = failures(results)
+    if bad:
+        lines += ["", "Failing cases (worst class first):"]
+        for case in bad:
+            lines += textwrap.wrap(failure_line(case, short), width, initial_indent="  ", subsequent_indent="      ")
+    again = retried(results)
+    if again:
+        lines += ["", f"Cases whose call needed more than one attempt ({RETRIED_MARK} in the overview):"]
+        lines += [_fit("  " + retried_line(case, short), width) for case in again]
+    return lines
+
+
+def render_summary(results: Results, width: int = TERMINAL_WIDTH) -> str:
+    """What the terminal shows (summary.txt): the overview, not every case. Its first line is the
+    one-line summary, unwrapped; everything under it fits WIDTH columns."""
+    return "\n".join(render_overview(results, width, wrap_summary=False)) + "\n"
+
+
+def render_text(results: Results, width: int = TERMINAL_WIDTH) -> str:
+    """matrix.txt: the overview, then every case grouped by spec and rule, kernel columns numbered."""
+    rows = build(results)
+    names = [str(k["name"]) for k in results.kernels]
+    short = short_names(results)
+    statements = results.statements
+    label_width = max(12, width - 4 - 6 * len(names))
+    lines = render_overview(results, width)
+    lines += ["", "Every case:", " " * (4 + label_width) + "".join(f"{short[n]:>6}" for n in names)]
     spec = group = rule = None
     for row in rows:
         if row.spec != spec:
             spec, group, rule = row.spec, None, None
-            if spec != primary:
-                lines += ["", _fit(f"== spec {spec}: only its own rules (elsewhere it inherits {primary}) ==", width)]
+            if spec != results.primary:
+                lines += ["", _fit(f"== spec {spec}: only its own rules (elsewhere it inherits {results.primary}) ==", width)]
         if row.group != group:
             group, rule = row.group, None
             lines.append(group)
         if row.rule != rule:
             rule = row.rule
             lines.append(_fit(f"  {rule}: {statements.get(rule, '')}".rstrip(), width))
-        cells = "".join(f"{row.cells.get(n, NOT_RUN):>6}" for n in names)
-        lines.append(f"    {_fit(row.label(short), label_width):<{label_width}}{cells}")
+        cell_words = "".join(f"{WORDS[row.cells[n]] if n in row.cells else NOT_RUN:>6}" for n in names)
+        lines.append(f"    {_fit(row.label(short), label_width):<{label_width}}{cell_words}")
     lines += ["", *textwrap.wrap(LEGEND, width)]
-    bad = failures(document)
-    if bad:
-        lines += ["", "Failures and errors (regressions first):"]
-        for case in bad:
-            where = f"{short.get(str(case['kernel']), case['kernel'])} {case['test']}[{case['case_id']}]"
-            text = f"{case['verdict']} ({case['class']}) {where}: {case['message']}"
-            lines += textwrap.wrap(text.splitlines()[0], width, initial_indent="  ", subsequent_indent="      ")
     return "\n".join(lines) + "\n"
 
 
+OVERVIEW_LEGEND = (
+    "Overview cells: the worst class among the rule's cases on that kernel, with counts of the judged "
+    "(not skipped) cases: PASS 12 = all 12 passed; FAIL 2/12 = 2 of the 12 are regressions. "
+    "FAIL = regression (the kernel broke an agreed rule), ERROR = infrastructure (no observation: boot, "
+    "agent or set-up failure; not a verdict on the kernel), FLAKY = repeats disagree, DOC = documentation "
+    f"discrepancy, SPEC = FAIL of a further spec (not a regression), SKIP = not applicable, {NOT_RUN} = not planned; "
+    f"{RETRIED_MARK} = a case there needed more than one call (EAGAIN, retried): worth a look on a stable set-up."
+)
 LEGEND = (
-    "Legend: PASS, FAIL (the kernel broke the rule), ERROR (no observation: boot, agent or set-up failure), "
-    f"SKIP (not applicable, with a reason), FLAKY (repeats disagree), {NOT_RUN} (not planned). "
-    "[n] = kernel column; (RULE@[n]) = decided by RULE on that kernel; a label ending in … is cut to fit."
+    "Every-case cells use the same words. [n] = kernel column; (RULE@[n]) = decided by RULE on that kernel; "
+    "a label ending in … is cut to fit."
 )
 
 
-def render_markdown(document: dict[str, object]) -> str:
-    kernels, rows = build(document)
-    short = {str(k["name"]): str(k["label"]) for k in kernels}
-    names = [str(k["name"]) for k in kernels]
-    out = [f"# {header(document)}", ""]
-    columns = " | ".join(f"{short[n]} {k['version']}" for n, k in zip(names, kernels, strict=False))
-    out.append(f"| spec | group | rule | case | {columns} |")
-    out.append("|---|---|---|---|" + "---|" * len(names))
-    for row in rows:
-        cells = " | ".join(_md_cell(row.cells.get(n, NOT_RUN)) for n in names)
-        out.append(f"| {row.spec} | {row.group} | {row.rule} | `{row.test}[{row.label(short)}]` | {cells} |")
-    bad = failures(document)
+def render_markdown(results: Results) -> str:
+    rows = build(results)
+    labels = {str(k["name"]): str(k["label"]) for k in results.kernels}
+    names = [str(k["name"]) for k in results.kernels]
+    columns = " | ".join(f"{labels[n]} {k['version']}" for n, k in zip(names, results.kernels, strict=True))
+    out = [
+        f"# {summary_line(results)}",
+        "",
+        "## Overview",
+        "",
+        f"| spec | rule | {columns} | statement |",
+        "|---|---|" + "---|" * len(names) + "---|",
+    ]
+    for orow in overview(results):
+        cell_texts = " | ".join(
+            _md_cell(orow.cells[n].headline, orow.cells[n].text(reasons=True)) if n in orow.cells else NOT_RUN for n in names
+        )
+        out.append(f"| {orow.spec} | {orow.rule} | {cell_texts} | {orow.statement} |")
+    out += ["", OVERVIEW_LEGEND]
+    bad = failures(results)
     if bad:
-        out += ["", "## Failures and errors", ""]
-        for case in bad:
-            message = str(case["message"]).splitlines()[0] if case["message"] else ""
-            where = f"{short.get(str(case['kernel']), case['kernel'])} `{case['test']}[{case['case_id']}]`"
-            out.append(f"- **{case['verdict']}** ({case['class']}) {where} {case['rule']}: {message}")
+        out += ["", "## Failing cases", ""]
+        out += [f"- {failure_line(case, labels, code='`')}" for case in bad]
+    again = retried(results)
+    if again:
+        out += ["", "## Cases whose call needed more than one attempt", ""]
+        out += [f"- {retried_line(case, labels)}" for case in again]
+    out += ["", "## Every case", "", f"| spec | group | rule | case | {columns} |", "|---|---|---|---|" + "---|" * len(names)]
+    for row in rows:
+        cell_texts = " | ".join(_md_cell(row.cells[n], WORDS[row.cells[n]]) if n in row.cells else NOT_RUN for n in names)
+        out.append(f"| {row.spec} | {row.group} | {row.rule} | `{row.test}[{row.label(labels)}]` | {cell_texts} |")
     return "\n".join(out) + "\n"
 
 
-def _md_cell(verdict: str) -> str:
-    return f"**{verdict}**" if verdict in ("FAIL", "ERROR", "FLAKY") else verdict
+def _md_cell(case_class: CaseClass, text: str) -> str:
+    return f"**{text}**" if case_class in (CaseClass.REGRESSION, CaseClass.INFRASTRUCTURE, CaseClass.FLAKY) else text

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-VERDICTS = ("PASS", "FAIL", "SKIP", "ERROR", "FLAKY")
+from reports.record import Results, ResultsError
 
 
 class ResultsLog:
@@ -55,17 +56,36 @@ def kernels_of(records: list[dict[str, object]], specs: list[str]) -> list[dict[
     return sorted(kernels.values(), key=lambda k: (order.get(str(k["spec"]), len(order)), str(k["name"])))
 
 
-def write_results(run_dir: Path, run: dict[str, object]) -> dict[str, object]:
+def fold_log(run_dir: Path, run: dict[str, object]) -> Results:
+    """The run's results from its results.jsonl (the log written case by case)."""
     cases = read_log(run_dir / "results.jsonl")
-    document = {"run": run, "kernels": kernels_of(cases, list(run.get("kernel_specs", []))), "cases": cases}  # type: ignore[call-overload]
+    data = {"run": run, "kernels": kernels_of(cases, list(run.get("kernel_specs", []))), "cases": cases}  # type: ignore[call-overload]
+    return Results.from_json(data, str(run_dir / "results.jsonl"))
+
+
+def write_results(run_dir: Path, results: Results) -> None:
+    """results.json, replaced atomically; never by a document with fewer cases (that loses results)."""
+    target = run_dir / "results.json"
+    if target.exists():
+        try:
+            before = len(json.loads(target.read_text()).get("cases", []))
+        except (OSError, ValueError, AttributeError):
+            before = 0  # unreadable: nothing to lose
+        if len(results.cases) < before:
+            raise ResultsError(
+                f"{target}: holds {before} cases, the new document {len(results.cases)}; not replaced. "
+                "Render into another directory, or delete it first if that is really meant"
+            )
     tmp = run_dir / "results.json.tmp"
-    tmp.write_text(json.dumps(document, indent=1, sort_keys=True))
-    tmp.replace(run_dir / "results.json")
-    return document
+    tmp.write_text(json.dumps(results.to_json(), indent=1, sort_keys=True))
+    tmp.replace(target)
 
 
-def load(path: Path) -> dict[str, object]:
-    """results.json, from the file or a run directory."""
-    if path.is_dir():
-        path = path / "results.json"
-    return json.loads(path.read_text())
+def write_per_kernel(results: Results, run_dir: Path, name: str, render: Callable[[Results, dict[str, object]], str]) -> list[Path]:
+    """One file per kernel, NAME with {label} filled in (junit-{label}.xml, ktap-{label}.txt)."""
+    paths = []
+    for kernel in results.kernels:
+        path = run_dir / name.format(label=kernel["label"])
+        path.write_text(render(results, kernel))
+        paths.append(path)
+    return paths

@@ -1,6 +1,6 @@
 """End-to-end MADV_COLLAPSE cases: each runs a real workload in a VM on a real kernel.
 
-The grids and their cases come from suites/rules.toml (see conftest.pytest_generate_tests); each
+The grids and their cases come from suites/rules.toml (see suites/plugin/planning.py); each
 grid becomes a test function here that runs the case and judges what the guest observed.
 """
 
@@ -8,22 +8,20 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import CASE_RECORD, rule_specs
+from reports.record import CaseClass, ConformanceFailure, failure_class
 from suites import rulebook, splats
+from suites.plugin.options import rule_specs
+from suites.plugin.verdicts import CASE_RECORD
 from vm.machine import GuestVM
-
-
-class ConformanceFailure(AssertionError):
-    """The kernel did something the rule book does not allow (FAIL, not ERROR)."""
 
 
 def record_reply(request: pytest.FixtureRequest, reply: dict[str, object], summary: dict[str, object]) -> None:
     """Keep the observation with the case, and fail it on any kernel splat printed meanwhile."""
     record = request.node.stash[CASE_RECORD]
-    record["observed"] = summary
-    record["raw"] = reply["observed"]
-    record["guest_s"] = reply["guest_s"]
-    record["kmsg"] = reply["kmsg"]
+    record.observed = summary
+    record.raw = reply["observed"]  # type: ignore[assignment]
+    record.guest_s = reply["guest_s"]  # type: ignore[assignment]
+    record.kmsg = reply["kmsg"]  # type: ignore[assignment]
     found = splats.load().splats(reply["kmsg"])  # type: ignore[arg-type]
     if found:
         raise ConformanceFailure(f"kernel splat during the case: {'; '.join(found)}")
@@ -35,7 +33,7 @@ _observations: dict[tuple[str, str, str, int], dict[str, object]] = {}
 
 
 def observe(request: pytest.FixtureRequest, case: rulebook.Case, guest: GuestVM) -> dict[str, object]:
-    key = (case.kernel, case.test, case.params_id, case.repeat)
+    key = (case.kernel.name, case.test, case.params_id, case.repeat)
     if key not in _observations:
         _observations[key] = guest.run(request.node.nodeid, dict(case.params))
     return _observations[key]
@@ -48,10 +46,13 @@ def run_and_judge(request: pytest.FixtureRequest, case: rulebook.Case, guest: Gu
     mismatches = rulebook.judge(case.expect, summary)
     if mismatches:
         message = f"{case.rule}: {rulebook.failure_line(mismatches)}"
-        if case.group == "documentation" or case.spec != rule_specs(request.config)[0]:
+        # The class of this FAIL is decided here, once; the report hook stores it with the verdict.
+        case_class = failure_class(case.group, case.spec, rule_specs(request.config)[0])
+        if case_class is not CaseClass.REGRESSION:
             # Verdict FAIL in every report, listed apart; not a regression, so not a failing pytest run.
+            request.node.stash[CASE_RECORD].case_class = case_class
             pytest.xfail(message)
-        raise ConformanceFailure(message)
+        raise ConformanceFailure(message, case_class)
 
 
 def _grid_test(name: str, description: str):  # type: ignore[no-untyped-def]

@@ -11,15 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from reports.record import ConformanceFailure
 from suites import rulebook
-from suites.test_collapse import ConformanceFailure, record_reply
+from suites.test_collapse import record_reply
 from vm.machine import GuestVM
 
 
 def test_selftest(request: pytest.FixtureRequest, case: rulebook.Case, guest: GuestVM) -> None:
     action = case.params["action"]
     # The repository is on the host root the guest sees read-only; the results directory is writable.
-    forbidden = Path(__file__).parent / f".isolation-probe-{case.kernel}"
+    forbidden = Path(__file__).parent / f".isolation-probe-{case.kernel.name}"
     allowed = guest.results_dir / "isolation-probe"
     reply = guest.run(request.node.nodeid, {"selftest": action, "argument": f"{forbidden}:{allowed}"})
     observed: dict[str, object] = reply["observed"]  # type: ignore[assignment]

@@ -7,9 +7,9 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
+from vm import vng
 from vm.errors import UserError
 from vm.kernels import Kernel
 
@@ -39,17 +39,27 @@ def probe_kvm(kernel: Kernel) -> tuple[bool, str]:
     """Boot KERNEL under KVM once. Nested KVM here aborts on MSR 0x10a or hangs after 'Probing EDD'."""
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return False, "/dev/kvm is missing or not accessible"
-    command = ["vng", "--memory", "512M", "--run", str(kernel.image), "--exec", f"echo {PROBE_MARK}"]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+    command = vng.command(kernel, f"echo {PROBE_MARK}", memory="512M", accel="kvm")
+    proc = subprocess.Popen(
+        command,
+        cwd=kernel.tree,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=vng.environment(),
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
+    )
     try:
-        proc = subprocess.run(
-            command, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, env=env, start_new_session=True, stdin=subprocess.DEVNULL
-        )
+        stdout, stderr = proc.communicate(timeout=PROBE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
+        # The whole group: killing vng alone left its QEMU running (seen: a hung probe guest at 75% CPU).
+        vng.stop_group(proc)
+        proc.communicate()
         return False, f"a KVM guest did not finish booting within {PROBE_TIMEOUT_S:.0f} s"
-    if PROBE_MARK in proc.stdout:
+    if PROBE_MARK in stdout:
         return True, "a KVM guest booted"
-    last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+    last = (stderr.strip().splitlines() or ["no output"])[-1]
     return False, f"a KVM guest failed to boot: {last}"
 
 

@@ -1,7 +1,7 @@
 """Guest agent: one process per VM, takes cases as JSON lines on stdin, answers with observations.
 
-Protocol lines on stdout start with PREFIX so that nothing else the guest prints is mistaken for
-an answer. Every case runs between /dev/kmsg markers and with THP knobs restored afterwards.
+This file runs inside the guest, like fixtures/ (guest-side code). The protocol is vm/protocol.py,
+shared with the host. Every case runs between /dev/kmsg markers and with THP knobs restored afterwards.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import traceback
 from dataclasses import fields
 from pathlib import Path
 
-PREFIX = "@@collapse "
+from vm import protocol
 
 
-def _send(out, message: dict[str, object]) -> None:  # type: ignore[no-untyped-def]
-    out.write(PREFIX + json.dumps(message) + "\n")
+def _send(out, event: str, **fields: object) -> None:  # type: ignore[no-untyped-def]
+    out.write(protocol.event_line(event, **fields))
     out.flush()
 
 
@@ -68,8 +68,10 @@ def run_case(case: dict[str, object]) -> dict[str, object]:
 
     if "selftest" in case:
         return selftest(str(case["selftest"]), str(case.get("argument", "")))
-    known = {f.name for f in fields(workload.Request)}
-    request = workload.Request(**{k: v for k, v in case.items() if k in known})  # type: ignore[arg-type]
+    unknown = set(case) - {f.name for f in fields(workload.Request)}
+    if unknown:  # a mistyped dimension would otherwise run the case with defaults
+        raise ValueError(f"unknown case keys {sorted(unknown)}; the guest workload takes {[f.name for f in fields(workload.Request)]}")
+    request = workload.Request(**case)  # type: ignore[arg-type]
     started = time.monotonic()
     try:
         observed = workload.run(request)
@@ -111,11 +113,11 @@ def main() -> None:
     out = os.fdopen(os.dup(1), "w")
     # Whatever else the workloads print goes to stderr, never into the protocol stream.
     os.dup2(2, 1)
-    _send(out, {"event": "ready", "facts": facts()})
+    _send(out, protocol.READY, facts=facts())
     for line in sys.stdin:
         request = json.loads(line)
-        if request.get("op") == "quit":
-            _send(out, {"event": "bye"})
+        if request.get("op") == protocol.QUIT:
+            _send(out, protocol.BYE)
             return
         case_id = request.get("id", "?")
         kernel_log.case(case_id, begin=True)
@@ -126,7 +128,7 @@ def main() -> None:
             reply = {"ok": False, "error": traceback.format_exc()}
         reply["guest_s"] = round(time.monotonic() - started, 4)
         reply["kmsg"] = kernel_log.case(case_id, begin=False)
-        _send(out, {"event": "result", "id": case_id, **reply})
+        _send(out, protocol.RESULT, id=case_id, **reply)
 
 
 if __name__ == "__main__":

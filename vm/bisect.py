@@ -1,49 +1,137 @@
 """A `git bisect run` command: build the tree, run chosen cases on it, answer good, bad or skip.
 
-    git bisect run python -m vm.bisect -k "eligibility and never"        # in the kernel tree
-    git bisect run /path/to/collapse-conformance/.tox/matrix/bin/python -m vm.bisect --tree . -k C8
+    cd ~/linux
+    git bisect start BAD GOOD
+    git bisect run /path/to/collapse-conformance/.tox/matrix/bin/collapse-bisect -k "ranges and inside"
 
-Exit status, as git bisect wants it: 0 when every selected case passes (SKIPs allowed), 1 when one
-FAILs, 125 (skip this commit) when the tree does not build or configure, a VM does not boot, a case
-ERRORs or no case ran. Never 255 nor anything above 127, which would abort the bisection.
+`collapse-bisect` is installed in every tox env of the project (an editable install, see
+pyproject.toml); `.../.tox/matrix/bin/python -m vm.bisect` is the same command, from any directory.
+Check a selection first with `collapse-bisect --list -k ...`: it needs no built kernel.
+
+Exit status, as git bisect wants it, from each case's stored class: 1 (bad) when a case is a
+regression (a FAIL of the fully checked spec); else 125 (skip this commit) when a case is an
+infrastructure error (boot, agent or set-up failure: the kernel state is unknown) or no case passed;
+else 0 (good). Documentation discrepancies and other specs' FAILs are not bad. Every start-up
+error (bad arguments, not a kernel tree, a -k that selects nothing, a tree that does not configure
+or build) is 125 too, never 1, 255 or anything above 127, which would mislead or abort the bisection.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
+import time
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from reports.record import Results
 
 GOOD, BAD, SKIP = 0, 1, 125
 REPO = Path(__file__).resolve().parent.parent
+SUITE = REPO / "suites" / "test_collapse.py"
+PROG = "collapse-bisect"
 
 
-def verdict_of(results: dict[str, object]) -> tuple[int, str]:
-    """The bisect answer for a run's results.json, with a one-line reason."""
-    cases = results.get("cases", [])
-    counts: dict[str, int] = {}
-    for case in cases:  # type: ignore[union-attr]
-        counts[str(case["verdict"])] = counts.get(str(case["verdict"]), 0) + 1
-    summary = ", ".join(f"{n} {v}" for v, n in sorted(counts.items())) or "no case"
-    if counts.get("FAIL"):
-        return BAD, f"bad: {summary}"
-    if counts.get("ERROR"):
+class StartupError(Exception):
+    """This commit cannot be judged at all (exit 125); the message is one line naming the fix."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # argparse exits 2, which git bisect would take for "bad".
+        self.exit(SKIP, f"{PROG}: skip: {message} (see {PROG} --help)\n")
+
+
+def verdict_of(results: Results) -> tuple[int, str]:
+    """The bisect answer from the classes a run stored (reports.record), with a one-line reason."""
+    from reports.record import CaseClass  # here, not at the top: a broken install must still exit 125
+
+    classes = results.classes()
+    summary = ", ".join(f"{n} {c}" for c, n in sorted(classes.items())) or "no case"
+    if classes[CaseClass.REGRESSION]:
+        first = next(case for case in results.cases if case.case_class is CaseClass.REGRESSION)
+        return BAD, f"bad: {summary}; first: {first.test}[{first.case_id}] {first.message}"
+    if classes[CaseClass.INFRASTRUCTURE]:
         return SKIP, f"skip (harness or boot error, kernel state unknown): {summary}"
-    if not counts.get("PASS"):
-        return SKIP, f"skip (nothing ran): {summary}"
+    if not classes[CaseClass.PASS]:
+        return SKIP, f"skip (no case passed): {summary}"
     return GOOD, f"good: {summary}"
 
 
-def run(args: argparse.Namespace) -> tuple[int, str]:
-    from vm import build  # imported here: an import failure must still exit 125
-    from vm.errors import UserError
+def tree_release(tree: Path) -> tuple[tuple[int, int, int], str]:
+    """The tree's version (from its Makefile, so an unconfigured tree will do) and its likely
+    release string, which the case ids start with (the last build's, else VERSION.PATCHLEVEL.SUBLEVEL)."""
+    makefile = tree / "Makefile"
+    head = makefile.read_text(errors="replace")[:4096] if makefile.exists() else ""
+    fields = dict(re.findall(r"^(VERSION|PATCHLEVEL|SUBLEVEL) = (\d+)$", head, re.MULTILINE))
+    if len(fields) < 3 or not (tree / "mm" / "khugepaged.c").exists():
+        raise StartupError(f"{tree}: not a kernel tree (no Makefile VERSION or mm/khugepaged.c); run from one, or pass --tree")
+    version = (int(fields["VERSION"]), int(fields["PATCHLEVEL"]), int(fields["SUBLEVEL"]))
+    built = tree / "include" / "config" / "kernel.release"
+    return version, built.read_text().strip() if built.exists() else ".".join(map(str, version))
 
-    tree = args.tree.resolve()
+
+def selected(tree: Path, select: str, specs: list[str]) -> list[str]:
+    """The ids of the cases -k SELECT picks on TREE, as pytest would name them, without a kernel: the
+    rule book plans each grid for the tree's version (and .config when the tree has one), and pytest's
+    own -k matcher is applied to the names pytest matches (package, module, test[case id], markers)."""
+    from _pytest.mark import KeywordMatcher
+    from _pytest.mark.expression import Expression
+
+    from suites import rulebook
+    from vm.kernels import parse_config
+
+    try:
+        expression = Expression.compile(select) if select else None
+    except SyntaxError as err:
+        raise StartupError(f'-k {select!r}: not a pytest -k expression ({err.msg}); e.g. -k "ranges and inside"') from None
+    unknown = set(specs) - set(rulebook.SPECS)
+    if unknown:
+        raise StartupError(f"--spec {', '.join(sorted(unknown))}: unknown; the specs are {', '.join(rulebook.SPECS)}")
+    version, label = tree_release(tree)
+    config_file = tree / ".config"
+    config = parse_config(config_file.read_text()) if config_file.exists() else {}  # empty: every option assumed
+    book = rulebook.load()
+    primary, *others = specs
+    ids = []
+    for test in book.tests:
+        target = rulebook.UnbuiltKernel(label, label, version, config)
+        planned = rulebook.plan(book, test, target, primary)
+        for spec in others:
+            planned += rulebook.plan(book, test, target, spec, beside=primary)
+        for case in planned:
+            name = f"test_{test}[{case.id}]"
+            names = {"suites", SUITE.name, name, "xdist_group"}  # a SKIP case would add "skip": never run, so left out
+            if case.skip is None and (expression is None or expression.evaluate(KeywordMatcher(names))):
+                ids.append(name)
+    if not ids:
+        raise StartupError(
+            f"-k {select!r} selects no case that runs on {label} (see {PROG} --list, or python -m suites.rulebook for the grids)"
+        )
+    return ids
+
+
+def run(args: argparse.Namespace) -> tuple[int, str]:
+    try:
+        from vm import build  # here, not at the top: a broken install must still exit 125
+        from vm.errors import UserError
+    except ImportError as err:
+        raise StartupError(f"cannot import the suite ({err}); run {PROG} from the project's tox env (make matrix creates it)") from None
+    if not SUITE.exists():
+        raise StartupError(f"{SUITE} missing: install the project editable (pip install -e /path/to/collapse-conformance)")
+    tree = args.tree.expanduser().resolve()
+    cases = selected(tree, args.k, args.spec)
+    if args.list:
+        print("\n".join(cases))
+        return GOOD, f"{len(cases)} cases selected on {tree.name}"
+    print(f"{PROG}: {len(cases)} cases selected in {tree}", file=sys.stderr, flush=True)
+    started = time.monotonic()
     try:
         if not (tree / ".config").exists():
             build.configure(tree)
@@ -51,31 +139,45 @@ def run(args: argparse.Namespace) -> tuple[int, str]:
             build.build(tree, args.jobs)
     except UserError as err:
         return SKIP, f"skip (build failed): {err}"
+    built = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="collapse-bisect-") as tmp:
         command = build.suite_command(tree, Path(tmp), args.spec, args.k)
-        subprocess.run(command, cwd=REPO, stdout=sys.stderr if args.verbose else subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+        if args.verbose:
+            sys.stderr.write(proc.stdout + proc.stderr)
+        timing = f"(build {built - started:.0f} s, suite {time.monotonic() - built:.0f} s)"
         results = Path(tmp) / "results.json"
         if not results.exists():
-            return SKIP, "skip (the suite wrote no results: bad selection, or the kernel could not be resolved)"
-        return verdict_of(json.loads(results.read_text()))
+            last = (proc.stderr.strip() or proc.stdout.strip() or "no output").splitlines()[-1]
+            return SKIP, f"skip (the suite wrote no results: {last}) {timing}"
+        from reports.record import ResultsError, load
+
+        try:
+            code, reason = verdict_of(load(results))
+        except ResultsError as err:
+            return SKIP, f"skip ({err}) {timing}"
+        return code, f"{reason} {timing}"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vm.bisect", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tree", type=Path, default=Path.cwd(), help="the kernel tree (default: the current directory)")
     parser.add_argument("-k", default="", help="pytest -k expression choosing the cases (default: every case)")
-    parser.add_argument("--spec", action="append", default=[], help="rule set (default: upstream)")
+    parser.add_argument("--spec", action="append", default=[], help="rule set, repeatable (default: upstream)")
+    parser.add_argument("--list", action="store_true", help="print the cases -k selects on the tree and exit (no build)")
     parser.add_argument("--no-build", action="store_true", help="take the tree as built")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="make -j (default: all cores)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show the build and pytest output on stderr")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show pytest's output on stderr")
     args = parser.parse_args(argv)
-    args.spec = args.spec or ["upstream"]
+    args.spec = list(dict.fromkeys(args.spec)) or ["upstream"]
     try:
         code, reason = run(args)
-    except BaseException:  # whatever happens, git bisect must get 125, not 255
+    except StartupError as err:
+        code, reason = SKIP, f"skip: {err}"
+    except BaseException:  # whatever happens, git bisect must get 125, not 1 or 255
         traceback.print_exc()
         code, reason = SKIP, "skip (harness crashed, see the traceback above)"
-    print(f"vm.bisect: {reason}", file=sys.stderr)
+    print(f"{PROG}: {reason}", file=sys.stderr)
     return code
 
 

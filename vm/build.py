@@ -14,13 +14,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from vm import debian
+from vm import debian, suite, vng
+from vm.cache import default_cache
 from vm.errors import UserError
 from vm.kernels import parse_config
 
 DEFAULT_PACKAGE, DEFAULT_SUITE = "linux-source-6.12", "bookworm-backports"
 FRAGMENT = Path(__file__).resolve().parent / "kconfig" / "collapse.config"
-DEFAULT_CACHE = Path(os.environ.get("COLLAPSE_CACHE", Path.home() / ".cache" / "collapse-conformance"))
+DEFAULT_CACHE = default_cache()
 # Options a fragment asks for that a kernel may not offer at all (renamed or merged upstream);
 # their absence is reported, never fatal. ZRAM_BACKEND_LZO exists from 6.12 only.
 OPTIONAL = {"ZRAM_BACKEND_LZO", "HAVE_ARCH_USERFAULTFD_WP", "PTE_MARKER_UFFD_WP", "MEMFD_CREATE"}
@@ -86,17 +87,13 @@ def build(tree: Path, jobs: int) -> Path:
 
 
 def suite_command(tree: Path, run_dir: Path, specs: list[str] | tuple[str, ...], select: str = "") -> list[str]:
-    """The pytest command that runs the suite on a built TREE (vm.mutants and vm.bisect)."""
-    command = [sys.executable, "-m", "pytest", "suites/test_collapse.py", "--kernel", str(tree), "--run-dir", str(run_dir), "-q"]
-    command += [arg for spec in specs for arg in ("--spec", spec)]
-    return [*command, "-k", select] if select else command
+    """The pytest command that runs the suite on a built TREE (vm.mutants, vm.bisect, vm.series)."""
+    return suite.command([tree], run_dir, specs, select, options=["-q"])
 
 
 def run(command: list[str], cwd: Path | None = None) -> None:
     print("+", " ".join(command), file=sys.stderr, flush=True)
-    # vng calls its helpers (virtme-configkernel) through PATH: put this venv's bin first.
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
-    proc = subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(command, cwd=cwd, env=vng.environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-5:]
         raise UserError(f"{' '.join(command[:3])} failed in {cwd}: " + " | ".join(tail))

@@ -7,15 +7,15 @@ import json
 import os
 import re
 import struct
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from vm import debian
 from vm.errors import UserError
+from vm.version import Version, parse_version
 
 DEFAULT_KERNELS = ("debian:bullseye", "debian:bookworm", "debian:bookworm-backports", "debian:sid")
-
-Version = tuple[int, int, int]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,8 @@ class Kernel:
     tree: Path | None  # a built kernel tree: vng runs from there and uses its modules
     config: dict[str, str] = field(compare=False, repr=False)
     banner: str = field(compare=False, default="")
+    config_source: str | None = field(compare=False, default=None)  # None: no config was found
+    git: dict[str, object] | None = field(compare=False, default=None)  # a tree's provenance (tree_provenance)
 
     @property
     def name(self) -> str:
@@ -47,15 +49,33 @@ class Kernel:
             "build_id": self.build_id,
             "image": str(self.image),
             "banner": self.banner,
+            "config": self.config_source or "unknown: no config found; every CONFIG requirement is assumed met",
+            **({"git": self.git} if self.git else {}),
         }
 
 
-def parse_version(text: str) -> Version:
-    """'6.1.0-56-amd64' -> (6, 1, 0); missing parts count as 0."""
-    match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
-    if not match:
-        raise ValueError(f"no kernel version in {text!r}")
-    return (int(match[1]), int(match[2]), int(match[3] or 0))
+def _git(tree: Path, *args: str) -> str | None:
+    proc = subprocess.run(["git", "-C", str(tree), *args], capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def tree_provenance(tree: Path) -> dict[str, object] | None:
+    """Where a tree kernel came from: commit, `git describe`, dirty flag, remote URL, and the sha256
+    of the uncommitted changes as KCIDB's patchset_hash. None outside a git checkout."""
+    commit = _git(tree, "rev-parse", "HEAD")
+    if commit is None:
+        return None
+    changes = _git(tree, "diff", "HEAD", "--no-ext-diff") or ""
+    remote = _git(tree, "config", "--get", "remote.origin.url") or next(iter((_git(tree, "remote") or "").split()), None)
+    if remote and not remote.startswith(("http", "git", "ssh", "/")):
+        remote = _git(tree, "remote", "get-url", remote)
+    return {
+        "commit": commit,
+        "describe": _git(tree, "describe", "--always", "--tags", "--abbrev=12"),
+        "dirty": bool(changes),
+        "remote": remote,
+        **({"patchset_hash": hashlib.sha256(changes.encode()).hexdigest()} if changes else {}),
+    }
 
 
 def image_banner(image: Path) -> str:
@@ -116,6 +136,8 @@ def _from_image(spec: str, image: Path, label: str | None, tree: Path | None, co
     banner, image_id, config = _identify(image, config_file, cache)
     release = banner.split(" ", 1)[0]
     return Kernel(
+        config_source=str(config_file) if config and config_file else None,
+        git=tree_provenance(tree) if tree else None,
         spec=spec,
         label=label or release,
         release=release,
@@ -150,6 +172,8 @@ def _image_in_root(root: Path) -> tuple[Path, Path | None]:
 
 def resolve(spec: str, cache: Path, offline: bool = False) -> Kernel:
     """Turn one --kernel SPEC into a Kernel, downloading Debian packages when needed."""
+    if not spec.strip():
+        raise UserError("--kernel needs a value: debian:SUITE, a built kernel tree or a vmlinuz")
     if spec.startswith("debian:"):
         suite = spec.split(":", 1)[1]
         entry = debian.resolve(cache, suite, offline=offline)

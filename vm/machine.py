@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import selectors
 import shlex
-import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from vm.agent import PREFIX
+from vm import protocol, vng
 from vm.kernels import Kernel
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,30 +29,17 @@ class HarnessError(Exception):
 @dataclass(frozen=True)
 class VMConfig:
     accel: str  # "kvm" or "tcg"
+    accel_reason: str = ""  # why that accelerator (vm.accel.choose), recorded with every case
     memory: str = "2G"
     cpus: int = 2
     boot_timeout_s: float = 300.0
     case_timeout_s: float = 60.0  # scaled by TCG_SLOWDOWN under TCG
-    vng: str = "vng"
 
 
 CRASH_START = re.compile(r"sysrq: Trigger a crash|Kernel panic - not syncing|\bBUG: |\bOops: |general protection fault|\bWARNING: ")
 
 # Measured here: a Debian kernel boots in ~2 s under KVM and 11-17 s under TCG; cases scale alike.
 TCG_SLOWDOWN = 5.0
-
-
-def vng_command(kernel: Kernel, config: VMConfig, results_dir: Path, command: str) -> list[str]:
-    # --force-9p: Debian 12's qemu ships the C virtiofsd, which vng tries, fails to start as
-    # ("fuse: invalid argument") and then falls back to 9p after ~5 s of waiting.
-    args = [config.vng, "--verbose", "--force-9p", "--memory", config.memory, "--cpus", str(config.cpus), "--rwdir", str(results_dir)]
-    if config.accel == "tcg":
-        args.append("--disable-kvm")
-    # Delay accounting is off by default since 5.14 (e4042ad49235); the allocation test reads it.
-    args += ["--append", "delayacct"]
-    if kernel.tree is None:
-        args += ["--run", str(kernel.image)]
-    return [*args, "--exec", command]
 
 
 class GuestVM:
@@ -76,18 +61,23 @@ class GuestVM:
         return TCG_SLOWDOWN if self.config.accel == "tcg" else 1.0
 
     def start(self) -> None:
-        """Boot; a VM start can fail transiently (seen: one in seven printed nothing), so retry once."""
-        try:
-            self._boot()
-        except HarnessError:
-            self.close()
-            self._boot()
+        """Boot, tried vng.START_ATTEMPTS times: a VM start can fail transiently."""
+        for attempt in range(1, vng.START_ATTEMPTS + 1):
+            try:
+                self._boot()
+                return
+            except HarnessError:
+                self.close()
+                if attempt == vng.START_ATTEMPTS:
+                    raise
 
     def _boot(self) -> None:
         self.results_dir.mkdir(parents=True, exist_ok=True)
         env = f"COLLAPSE_SCRATCH={shlex.quote(str(self.results_dir))} PYTHONDONTWRITEBYTECODE=1"
         agent = f"cd {shlex.quote(str(REPO))} && {env} exec {shlex.quote(sys.executable)} -u -m vm.agent"
-        command = vng_command(self.kernel, self.config, self.results_dir, agent)
+        command = vng.command(
+            self.kernel, agent, memory=self.config.memory, accel=self.config.accel, cpus=self.config.cpus, rwdir=self.results_dir
+        )
         console = self.console_path.open("ab")
         self._console_offset = console.tell()
         console.write(f"\n=== {time.strftime('%F %T')} {shlex.join(command)}\n".encode())
@@ -100,12 +90,12 @@ class GuestVM:
             stdout=subprocess.PIPE,
             stderr=console,
             start_new_session=True,  # one process group: vng, qemu and helpers die together
-            env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"},
+            env=vng.environment(),
         )
         console.close()
         self._buffer = b""
         ready = self._receive(self.config.boot_timeout_s, "boot")
-        if ready.get("event") != "ready":
+        if ready.get("event") != protocol.READY:
             raise HarnessError(f"agent sent {ready!r} instead of ready", self.console_tail())
         self.facts = ready["facts"]  # type: ignore[assignment]
         self.boot_s = time.monotonic() - started
@@ -120,7 +110,7 @@ class GuestVM:
         self._console_offset = self.console_path.stat().st_size
         assert self.proc.stdin is not None
         try:
-            self.proc.stdin.write((json.dumps({"op": "run", "id": case_id, "case": case}) + "\n").encode())
+            self.proc.stdin.write(protocol.run_request(case_id, case))
             self.proc.stdin.flush()
         except BrokenPipeError as err:
             raise HarnessError("VM went away before the case was sent", self.console_tail()) from err
@@ -142,8 +132,9 @@ class GuestVM:
                 while b"\n" in self._buffer:
                     line, self._buffer = self._buffer.split(b"\n", 1)
                     text = line.decode(errors="replace")
-                    if text.startswith(PREFIX):
-                        return json.loads(text[len(PREFIX) :])
+                    event = protocol.parse_event(text)
+                    if event is not None:
+                        return event
                 left = deadline - time.monotonic()
                 if left <= 0:
                     self.close(graceful=False)
@@ -176,17 +167,13 @@ class GuestVM:
         if graceful and proc.poll() is None:
             try:
                 assert proc.stdin is not None
-                proc.stdin.write(b'{"op": "quit"}\n')
+                proc.stdin.write(protocol.quit_request())
                 proc.stdin.close()
                 proc.wait(timeout=30 * self.scale)
             except (OSError, subprocess.TimeoutExpired):
                 pass
         if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
+            vng.stop_group(proc)
         for stream in (proc.stdin, proc.stdout):
             if stream is not None and not stream.closed:
                 stream.close()

@@ -18,6 +18,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from reports.record import CaseClass, Results, ResultsError, load
 from vm import build
 from vm.errors import UserError
 
@@ -61,29 +62,32 @@ def restore(tree: Path) -> None:
         marker.unlink()
 
 
-def run_suite(tree: Path, out: Path, select: str) -> tuple[dict[str, object], float]:
+def run_suite(tree: Path, out: Path, select: str) -> tuple[Results, float]:
     started = time.monotonic()
     args = build.suite_command(tree, out, SPECS, select)
     subprocess.run(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     results = out / "results.json"
     if not results.exists():
         raise UserError(f"the suite wrote no {results}; run it by hand: {' '.join(args)}")
-    return json.loads(results.read_text()), time.monotonic() - started
+    return load(results), time.monotonic() - started
 
 
-def verdicts(document: dict[str, object]) -> dict[str, tuple[str, str | None, str]]:
-    """case id -> (verdict, rule, spec)."""
-    return {str(c["case_id"]): (str(c["verdict"]), c["rule"], str(c["spec"])) for c in document["cases"]}  # type: ignore[union-attr, index]
+def classes(results: Results) -> dict[str, tuple[CaseClass, str | None, str]]:
+    """case id -> (stored class, rule, spec)."""
+    return {c.case_id: (c.case_class, c.rule, c.spec) for c in results.cases}
 
 
-def compare(baseline: dict[str, tuple[str, str | None, str]], mutant: dict[str, tuple[str, str | None, str]], outcome: Outcome) -> None:
+def compare(
+    baseline: dict[str, tuple[CaseClass, str | None, str]], mutant: dict[str, tuple[CaseClass, str | None, str]], outcome: Outcome
+) -> None:
     killed: dict[str, list[str]] = defaultdict(list)
-    for case_id, (verdict, rule, spec) in mutant.items():
+    for case_id, (case_class, rule, spec) in mutant.items():
         if spec == "proposal":
-            if verdict == "FAIL":
+            if case_class is CaseClass.OTHER_SPEC:
                 outcome.proposal_failures.append(f"{rule}:{case_id}")
             continue
-        if baseline.get(case_id, ("?",))[0] == "PASS" and verdict in ("FAIL", "ERROR"):
+        # A mutant that crashes the guest (ERROR) is killed too: the suite noticed.
+        if baseline.get(case_id, (None,))[0] is CaseClass.PASS and case_class in (CaseClass.REGRESSION, CaseClass.INFRASTRUCTURE):
             killed[str(rule)].append(case_id)
     outcome.killed_by = dict(sorted(killed.items()))
 
@@ -122,14 +126,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.baseline and not (args.baseline / "results.json").exists():
             raise UserError(f"--baseline {args.baseline}: no results.json there; pass RUN/baseline of an earlier make mutants")
         if args.baseline:
-            base_doc, base_s = json.loads((args.baseline / "results.json").read_text()), 0.0
+            base_doc, base_s = load(args.baseline), 0.0
         else:
             print(f"baseline: building {tree}", flush=True)
             build.build(tree, args.jobs)
             base_doc, base_s = run_suite(tree, args.out / "baseline", args.select)
-        baseline = verdicts(base_doc)
-        base_fail = sorted({f"{r}" for v, r, s in baseline.values() if v in ("FAIL", "ERROR") and s == "upstream"})
-        base_proposal = sorted({f"{r}" for v, r, s in baseline.values() if v == "FAIL" and s == "proposal"})
+        baseline = classes(base_doc)
+        base_fail = sorted({f"{r}" for c, r, _ in baseline.values() if c in (CaseClass.REGRESSION, CaseClass.INFRASTRUCTURE)})
+        base_proposal = sorted({f"{r}" for c, r, s in baseline.values() if c is CaseClass.OTHER_SPEC and s == "proposal"})
         print(f"baseline: {len(baseline)} cases in {base_s:.0f} s", flush=True)
         print(f"  upstream FAIL/ERROR rules: {base_fail or 'none'}; proposal FAIL rules: {base_proposal or 'none'}", flush=True)
         outcomes = []
@@ -147,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                 outcome.build_s = time.monotonic() - began
                 if outcome.built:
                     document, outcome.run_s = run_suite(tree, args.out / outcome.name, args.select)
-                    compare(baseline, verdicts(document), outcome)
+                    compare(baseline, classes(document), outcome)
             finally:
                 patch(tree, patch_file, reverse=True)
                 (tree / APPLIED).unlink()
@@ -157,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             outcomes.append(outcome)
             print(line(outcome), flush=True)
         build.build(tree, args.jobs)  # leave the tree built as it was
-    except UserError as err:
+    except (UserError, ResultsError) as err:
         print(f"vm.mutants: error: {err}", file=sys.stderr)
         return 2
     killed = sum(o.killed for o in outcomes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vm import vng
 from vm.kernels import Kernel
 from vm.machine import GuestVM, HarnessError, VMConfig
 
@@ -28,7 +29,7 @@ class VMPool:
             vm.start()
         except HarnessError as err:
             vm.close()
-            self.broken[kernel.name] = HarnessError(f"kernel {kernel.name} did not boot (tried twice): {err}", err.console)
+            self.broken[kernel.name] = HarnessError(f"kernel {kernel.name} did not boot (tried {vng.TRIES}): {err}", err.console)
             raise self.broken[kernel.name] from err
         self.boots[kernel.name] = vm.boot_s
         self.current = vm

@@ -12,24 +12,25 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CacheLock
 from suites import rulebook
 from vm import debian, kernels
+from vm.cache import CacheLock
 from vm.errors import UserError
+from vm.suite import command as suite_command
 
 REPO = Path(__file__).resolve().parents[2]
 CASES_PER_KERNEL = sum(len(test.grid()) for test in rulebook.load().tests.values())
 
 
 def suite(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "pytest", "-p", "no:xdist", "--spec", "upstream", "suites/test_collapse.py", *args]
+    command = suite_command(specs=["upstream"], options=args)
     return subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env, timeout=600)
 
 
 @pytest.fixture(scope="module")
 def bookworm(tmp_path_factory: pytest.TempPathFactory) -> kernels.Kernel:
     """bookworm in the default cache (downloaded once)."""
-    from conftest import default_cache
+    from vm.cache import default_cache
 
     return kernels.resolve("debian:bookworm", default_cache())
 
@@ -71,6 +72,7 @@ def test_qemu_missing_is_one_clear_line(bookworm: kernels.Kernel) -> None:
         ("/nonexistent/vmlinuz", "no such file or directory; pass debian:SUITE, a kernel tree or a vmlinuz"),
         ("debian:buster", "unknown Debian suite 'buster'"),
         ("README.md", "is not an x86 kernel image"),
+        ("", "--kernel needs a value: debian:SUITE, a built kernel tree or a vmlinuz"),
     ],
 )
 def test_bad_kernel_spec_is_one_clear_line(spec: str, message: str) -> None:
@@ -98,25 +100,25 @@ def test_kernel_without_thp_skips_every_case_with_the_reason(tmp_path: Path, boo
     assert all(reason.startswith("kernel lacks CONFIG_TRANSPARENT_HUGEPAGE") for _, reason in reasons), reasons
 
 
+def test_a_vmlinuz_without_a_config_is_said_not_assumed_silently(tmp_path: Path, bookworm: kernels.Kernel) -> None:
+    """Issue 13.6: with no config beside the image, every CONFIG requirement is assumed met: say so."""
+    release_dir = tmp_path / "lib" / "modules" / bookworm.release
+    release_dir.parent.mkdir(parents=True)
+    release_dir.symlink_to(bookworm.image.parent.parent / "lib" / "modules" / bookworm.release)
+    (tmp_path / "boot").mkdir()
+    image = tmp_path / "boot" / bookworm.image.name
+    image.symlink_to(bookworm.image)
+    proc = suite("--kernel", str(image), "--collect-only", "-q")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"--kernel {image}: no kernel config found beside it; every CONFIG requirement is assumed met" in proc.stdout + proc.stderr
+
+
 def test_a_second_run_waits_for_the_cache_lock(tmp_path: Path, bookworm: kernels.Kernel) -> None:
     cache = tmp_path / "cache"
     lock = CacheLock(cache)
     with lock:
         waiting = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "suites/test_collapse.py",
-                "--spec",
-                "upstream",
-                "--collect-only",
-                "-q",
-                "--cache-dir",
-                str(cache),
-                "--kernel",
-                str(bookworm.image),
-            ],
+            suite_command([bookworm.image], specs=["upstream"], options=["--collect-only", "-q", "--cache-dir", str(cache)]),
             cwd=REPO,
             stdout=subprocess.PIPE,
             text=True,
@@ -125,3 +127,19 @@ def test_a_second_run_waits_for_the_cache_lock(tmp_path: Path, bookworm: kernels
         assert waiting.poll() is None, "the second run did not wait for the cache lock"
     out, _ = waiting.communicate(timeout=120)
     assert waiting.returncode == 0 and f"{CASES_PER_KERNEL} tests collected" in out, out
+
+
+@pytest.mark.parametrize(
+    "option,message",
+    [
+        ("--repeat=0", "'0' is not a whole number >= 1"),
+        ("--repeat=x", "'x' is not a whole number >= 1"),
+        ("--guest-memory=banana", "'banana' is not a memory size such as 2G or 1536M"),
+        ("--guest-memory=64M", "is below 512M"),
+    ],
+)
+def test_bad_option_is_refused_before_anything_runs(option: str, message: str) -> None:
+    """Issue 13.6: options that used to be accepted silently (--repeat 0 ran no case)."""
+    proc = suite(option, "--collect-only", "-q")
+    assert proc.returncode == 4 and message in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -20,17 +20,23 @@ from reports import render_run
 from reports.diff import across, diff
 from reports.email import render_email
 from reports.kcidb import render_kcidb
-from reports.matrix import failures, render_markdown, render_text
+from reports.matrix import render_markdown, render_text
 from reports.merge import MergeError, merge
-from vm.bisect import BAD, GOOD, SKIP, verdict_of
+from reports.record import CaseClass, Results
+from reports.results import fold_log
+from reports.summary import failures
 
 DATA = Path(__file__).with_name("data")
 SAMPLE = DATA / "results-sample.json"
 REPO = Path(__file__).resolve().parents[2]
 
 
-def sample() -> dict[str, object]:
+def sample_data() -> dict[str, object]:
     return json.loads(SAMPLE.read_text())
+
+
+def sample() -> Results:
+    return Results.from_json(sample_data())
 
 
 @pytest.mark.parametrize(
@@ -48,14 +54,14 @@ def test_text_formats_match_golden_files(name: str, render, tmp_path: Path) -> N
 def test_terminal_matrix_fits_100_columns_and_has_a_legend() -> None:
     lines = render_text(sample()).splitlines()
     assert max(map(len, lines)) <= 100
-    assert any(line.startswith("Legend: PASS") for line in lines)
+    assert any(line.startswith("Overview cells: ") for line in lines) and any(line.startswith("Every-case cells") for line in lines)
 
 
 def test_email_fits_72_columns_opens_with_summary_and_lists_regressions_first() -> None:
     text = render_email(sample())
     lines = text.splitlines()
     assert max(map(len, lines)) <= 72
-    assert lines[0].startswith("MADV_COLLAPSE conformance: ")
+    assert lines[0].startswith("Subject: MADV_COLLAPSE conformance REGRESSION: ")
     sections = [line for line in lines if line.endswith(":") and not line.startswith(" ")]
     assert sections[0] == "Kernels:"
     regression_at = next((i for i, s in enumerate(sections) if s.startswith("Regressions")), None)
@@ -65,38 +71,40 @@ def test_email_fits_72_columns_opens_with_summary_and_lists_regressions_first() 
 
 
 def test_failures_are_classed_documentation_apart_from_regressions() -> None:
-    classes = {str(c["class"]) for c in failures(sample())}
-    assert "documentation" in classes
-    documented = [c for c in failures(sample()) if c["class"] == "documentation"]
-    assert all(c["group"] == "documentation" for c in documented)
+    classes = {c.case_class for c in failures(sample())}
+    assert CaseClass.DOCUMENTATION in classes
+    documented = [c for c in failures(sample()) if c.case_class is CaseClass.DOCUMENTATION]
+    assert all(c.group == "documentation" for c in documented)
 
 
 def test_kcidb_validates_against_the_published_v5_schema() -> None:
     data = render_kcidb(sample())
     schema.V5_3.validate(data)
     statuses = {t["status"] for t in data["tests"]}  # type: ignore[union-attr, index]
-    assert statuses <= {"PASS", "FAIL", "ERROR", "SKIP", "MISS"} and "FAIL" in statuses
+    assert statuses <= {"PASS", "FAIL", "ERROR", "SKIP", "DONE"} and "FAIL" in statuses
+    # A documentation discrepancy is DONE (no verdict on the kernel), never FAIL.
+    assert {t["status"] for t in data["tests"] if t["misc"]["class"] == "documentation"} == {"DONE"}  # type: ignore[index]
     assert all(t["path"].startswith("madv_collapse.") for t in data["tests"])  # type: ignore[union-attr, index]
 
 
-def _with_verdict(document: dict[str, object], case_id: str, verdict: str) -> dict[str, object]:
+def _with_class(document: dict[str, object], case_id: str, verdict: str, case_class: str) -> dict[str, object]:
     changed = copy.deepcopy(document)
     for case in changed["cases"]:  # type: ignore[union-attr]
         if case["case_id"] == case_id:
-            case["verdict"] = verdict
+            case["verdict"], case["class"] = verdict, case_class
     return changed
 
 
 def _first(document: dict[str, object], verdict: str) -> str:
-    return next(str(c["case_id"]) for c in document["cases"] if c["verdict"] == verdict)  # type: ignore[union-attr, index]
+    return next(str(c["case_id"]) for c in document["cases"] if c["verdict"] == verdict and c["spec"] == "upstream")  # type: ignore[union-attr, index]
 
 
 def test_diff_reports_regressions_and_fixes_and_exits_1(tmp_path: Path) -> None:
-    base = sample()
+    base = sample_data()
     passing, failing = _first(base, "PASS"), _first(base, "FAIL")
-    new = _with_verdict(_with_verdict(base, passing, "FAIL"), failing, "PASS")
-    pairs = diff(base, new)
-    assert sum(len(p.regressions) for p in pairs) == 1 and sum(len(p.fixes) for p in pairs) == 1
+    new = _with_class(_with_class(base, passing, "FAIL", "regression"), failing, "PASS", "pass")
+    result = diff(Results.from_json(base), Results.from_json(new))
+    assert sum(len(p.regressions) for p in result.pairs) == 1 and sum(len(p.fixes) for p in result.pairs) == 1
     (tmp_path / "base.json").write_text(json.dumps(base))
     (tmp_path / "new.json").write_text(json.dumps(new))
     proc = subprocess.run(
@@ -116,13 +124,13 @@ def test_diff_reports_regressions_and_fixes_and_exits_1(tmp_path: Path) -> None:
 
 
 def test_diff_across_kernels_names_last_pass_and_first_failure() -> None:
-    changes = {key: (last, first) for key, last, first, _ in across(sample())}
-    assert changes, "the sample has cases whose verdict changes across kernels"
+    changes = {c.key: (c.last_pass, c.first_failure) for c in across(sample())}
+    assert changes, "the sample has cases whose class changes across kernels"
     assert any(last and first for last, first in changes.values())
 
 
 def test_merge_combines_runs_and_refuses_mixed_rule_books(tmp_path: Path) -> None:
-    document = sample()
+    document = sample_data()
     kernels = [str(k["name"]) for k in document["kernels"]]  # type: ignore[union-attr, index]
     halves = []
     for index, names in enumerate((kernels[:2], kernels[2:])):
@@ -133,7 +141,7 @@ def test_merge_combines_runs_and_refuses_mixed_rule_books(tmp_path: Path) -> Non
         path.write_text(json.dumps(part))
         halves.append(path)
     out = tmp_path / "merged"
-    render_run(out, merge(halves, out))
+    render_run(out, fold_log(out, merge(halves, out)))
     merged = json.loads((out / "results.json").read_text())
     assert len(merged["cases"]) == len(document["cases"]) and len(merged["kernels"]) == len(kernels)  # type: ignore[arg-type]
     other = json.loads(halves[1].read_text())
@@ -143,20 +151,21 @@ def test_merge_combines_runs_and_refuses_mixed_rule_books(tmp_path: Path) -> Non
         merge(halves, tmp_path / "refused")
 
 
-def test_bisect_answers_good_bad_and_skip() -> None:
-    def results(*verdicts: str) -> dict[str, object]:
-        return {"cases": [{"verdict": v} for v in verdicts]}
-
-    assert verdict_of(results("PASS", "SKIP"))[0] == GOOD
-    assert verdict_of(results("PASS", "FAIL", "ERROR"))[0] == BAD
-    assert verdict_of(results("PASS", "ERROR"))[0] == SKIP
-    assert verdict_of(results("SKIP"))[0] == SKIP
-    assert verdict_of(results())[0] == SKIP
-
-
-def test_bisect_skips_a_tree_that_does_not_build(tmp_path: Path) -> None:
-    """A commit whose tree cannot be configured is skipped (125), never 255."""
-    (tmp_path / "Makefile").write_text("all:\n\tfalse\n")
-    proc = subprocess.run([sys.executable, "-m", "vm.bisect", "--tree", str(tmp_path)], cwd=REPO, capture_output=True, text=True)
-    assert proc.returncode == SKIP, proc.stderr
-    assert "skip" in proc.stderr.splitlines()[-1]
+def test_kcidb_checkout_of_a_tree_kernel_carries_its_git_provenance() -> None:
+    data = sample_data()
+    data["kernels"][0]["git"] = {  # type: ignore[index]
+        "commit": "a" * 40,
+        "describe": "v6.12-3-gaaaaaaaaaaaa",
+        "dirty": True,
+        "remote": "https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git",
+        "patchset_hash": "b" * 64,
+    }
+    document = render_kcidb(Results.from_json(data))
+    schema.V5_3.validate(document)
+    checkout = document["checkouts"][0]  # type: ignore[index]
+    assert (checkout["git_commit_hash"], checkout["patchset_hash"], checkout["git_commit_name"]) == (
+        "a" * 40,
+        "b" * 64,
+        "v6.12-3-gaaaaaaaaaaaa",
+    )
+    assert checkout["git_repository_url"].startswith("https://")

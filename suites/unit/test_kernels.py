@@ -98,3 +98,27 @@ def test_private_apt_never_touches_host_sources(tmp_path: Path, monkeypatch: pyt
     options = " ".join(apt._options())
     assert f"Dir::Etc::SourceList={tmp_path}" in options and "Dir::Etc::SourceParts=" in options
     assert "Dir::State::status=" in options and str(tmp_path) in options
+
+
+def test_tree_provenance_records_commit_describe_dirty_remote_and_patchset(tmp_path: Path) -> None:
+    """Issue 13: a tree kernel's results say where it came from (KCIDB checkout fields)."""
+    import subprocess
+
+    from vm.kernels import tree_provenance
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args], check=True, capture_output=True)
+
+    assert tree_provenance(tmp_path) is None  # not a checkout: nothing claimed
+    git("init", "-q")
+    (tmp_path / "Makefile").write_text("all:\n")
+    git("add", "Makefile")
+    git("commit", "-q", "-m", "base")
+    git("tag", "v6.12")
+    git("remote", "add", "origin", "https://example.org/linux.git")
+    clean = tree_provenance(tmp_path)
+    assert clean is not None and len(str(clean["commit"])) == 40 and clean["describe"] == "v6.12"
+    assert clean["dirty"] is False and clean["remote"] == "https://example.org/linux.git" and "patchset_hash" not in clean
+    (tmp_path / "Makefile").write_text("all:\n\ttrue\n")
+    dirty = tree_provenance(tmp_path)
+    assert dirty is not None and dirty["dirty"] is True and len(str(dirty["patchset_hash"])) == 64

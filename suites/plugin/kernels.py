@@ -1,0 +1,31 @@
+"""--kernel specs resolved once per process, under the cache lock; only when a test needs a kernel."""
+
+from __future__ import annotations
+
+import pytest
+
+from suites.plugin.options import cache_dir, kernel_specs
+from vm import accel, kernels
+from vm.cache import CacheLock
+from vm.errors import UserError
+
+KERNELS = pytest.StashKey[dict[str, kernels.Kernel]]()
+
+
+def resolved_kernels(config: pytest.Config) -> dict[str, kernels.Kernel]:
+    """Kernel name -> Kernel, in --kernel order; bad input is a usage error (one line, exit 4)."""
+    if KERNELS not in config.stash:
+        specs = kernel_specs(config)
+        cache = cache_dir(config)
+        try:
+            accel.require_qemu()
+            with CacheLock(cache):
+                found = [kernels.resolve(spec, cache) for spec in specs]
+        except UserError as err:
+            raise pytest.UsageError(str(err)) from None
+        for kernel in found:
+            if kernel.config_source is None:
+                message = f"--kernel {kernel.spec}: no kernel config found beside it; every CONFIG requirement is assumed met"
+                config.issue_config_time_warning(pytest.PytestConfigWarning(message), stacklevel=2)
+        config.stash[KERNELS] = {k.name: k for k in found}
+    return config.stash[KERNELS]

@@ -1,0 +1,78 @@
+"""The run: its directory (new, or --resume's), its header, the recorder that writes every report,
+SIGTERM handled like Ctrl-C, and xdist workers pointed at the controller's directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from reports import OUT
+from reports.recorder import Recorder
+from suites import rulebook
+from suites.plugin.kernels import resolved_kernels
+from suites.plugin.options import kernel_specs, rule_specs
+
+SUITES = Path(__file__).resolve().parents[1]
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _needs_kernels(config: pytest.Config) -> bool:
+    """Whether the run collects end-to-end cases: unit and harness tests need no kernel."""
+    no_kernel = [SUITES / "unit", SUITES / "harness"]
+    paths = [Path(arg.split("::")[0]).resolve() for arg in config.args] or [Path.cwd()]
+    return any(not any(p.is_relative_to(d) for d in no_kernel) for p in paths)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "xdist_group(name): cases of one kernel share a worker and its VM")
+    if _needs_kernels(config):
+        resolved_kernels(config)  # bad input stops the run here, as one line, before anything starts
+    if _is_worker(config):
+        config.collapse_run_dir = Path(config.workerinput["collapse_run_dir"])  # type: ignore[attr-defined]
+        return
+    signal.signal(signal.SIGTERM, _interrupt)
+    resume: Path | None = config.getoption("resume")
+    if resume is not None:
+        if not (resume / "results.jsonl").exists():
+            raise pytest.UsageError(f"--resume {resume}: no results.jsonl there; pass a run directory such as reports/out/latest")
+        run_dir = resume.resolve()
+    else:
+        run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
+        # Absolute: vng runs from a kernel tree's directory, and the guest's rwdir must still resolve.
+        run_dir = (config.getoption("run_dir") or OUT / run_id).resolve()
+    config.collapse_run_dir = run_dir  # type: ignore[attr-defined]
+    run: dict[str, object] = {
+        "run_id": run_dir.name,
+        "kernel_specs": kernel_specs(config),
+        "repeat": config.getoption("repeat"),
+        "spec": " + ".join(rule_specs(config)),
+        "specs": rule_specs(config),
+        "rule_book": rulebook.load().version,
+        "rules": {rule.id: rule.statement for rule in rulebook.load().rules},
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": " ".join(config.invocation_params.args),
+        "host": os.uname().nodename,
+    }
+    if resume is not None and (run_dir / "results.json").exists():
+        previous = json.loads((run_dir / "results.json").read_text())["run"]
+        run = {**previous, "resumed": [*previous.get("resumed", []), run["started"]]}
+    config.pluginmanager.register(Recorder(run_dir, run), "collapse-recorder")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM (CI timeout, kill) ends the run like Ctrl-C: pytest still writes the reports."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:  # type: ignore[no-untyped-def]
+    """xdist hook: workers write into the controller's run directory."""
+    node.workerinput["collapse_run_dir"] = str(node.config.collapse_run_dir)
