@@ -5,11 +5,16 @@
 
 PYTHON ?= python3
 KERNELS ?=
-# auto: one worker (and VM) per kernel, bounded by cores and free memory (conftest.py)
+# auto: one worker (and VM) per kernel, bounded by cores and free memory (suites/plugin/planning.py)
 WORKERS ?= auto
 ARGS ?=
 # make kernel: a kernel tree to configure and build (default: Debian's linux-source-6.12, cached)
 SRC ?=
+# make series: the user's kernel tree, the series (lore message-id, mbox file or git range A..B) and
+# an optional base ref (default: the series' base-commit: trailer, else the range's start, else HEAD)
+TREE ?=
+SERIES ?=
+BASE ?=
 
 HOST_PACKAGES := qemu-system-x86 kmod busybox-static udev debian-archive-keyring
 # Building test kernels (make kernel, make mutants) also needs these.
@@ -20,7 +25,7 @@ TOX_VENV := .venv-tox
 TOX := $(TOX_VENV)/bin/tox
 TOX_PIN := tox==4.67.15
 
-.PHONY: matrix check bench unit lint kernel mutants bootstrap host-packages build-packages check-packages clean
+.PHONY: matrix check bench unit lint kernel mutants series bootstrap host-packages build-packages check-packages clean
 
 matrix: bootstrap
 	$(TOX) -e matrix -- $(foreach k,$(KERNELS),--kernel $(k)) -n $(WORKERS) --dist loadgroup $(ARGS)
@@ -42,6 +47,9 @@ kernel: bootstrap build-packages
 
 mutants: bootstrap build-packages
 	$(TOX) -e mutants -- $(ARGS)
+
+series: bootstrap build-packages
+	$(TOX) -e series -- --tree "$(TREE)" --series "$(SERIES)" $(if $(BASE),--base "$(BASE)") $(ARGS)
 
 bootstrap: host-packages $(TOX_VENV)/.installed
 
