@@ -81,13 +81,20 @@ def test_bad_kernel_spec_is_one_clear_line(spec: str, message: str) -> None:
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
-def test_kernel_without_thp_skips_every_case_with_the_reason(tmp_path: Path, bookworm: kernels.Kernel) -> None:
-    release_dir = tmp_path / "lib" / "modules" / bookworm.release
+def vmlinuz_root(root: Path, bookworm: kernels.Kernel) -> Path:
+    """bookworm's image as a bare vmlinuz under ROOT/boot, its modules under ROOT/lib/modules, and
+    no config beside it; the image path."""
+    release_dir = root / "lib" / "modules" / bookworm.release
     release_dir.parent.mkdir(parents=True)
     release_dir.symlink_to(bookworm.image.parent.parent / "lib" / "modules" / bookworm.release)
-    (tmp_path / "boot").mkdir()
-    image = tmp_path / "boot" / bookworm.image.name
+    (root / "boot").mkdir()
+    image = root / "boot" / bookworm.image.name
     image.symlink_to(bookworm.image)
+    return image
+
+
+def test_kernel_without_thp_skips_every_case_with_the_reason(tmp_path: Path, bookworm: kernels.Kernel) -> None:
+    image = vmlinuz_root(tmp_path, bookworm)
     config = (bookworm.image.parent / f"config-{bookworm.release}").read_text()
     (tmp_path / "boot" / f"config-{bookworm.release}").write_text(
         config.replace("CONFIG_TRANSPARENT_HUGEPAGE=y", "# CONFIG_TRANSPARENT_HUGEPAGE is not set")
@@ -102,12 +109,7 @@ def test_kernel_without_thp_skips_every_case_with_the_reason(tmp_path: Path, boo
 
 def test_a_vmlinuz_without_a_config_is_said_not_assumed_silently(tmp_path: Path, bookworm: kernels.Kernel) -> None:
     """Issue 13.6: with no config beside the image, every CONFIG requirement is assumed met: say so."""
-    release_dir = tmp_path / "lib" / "modules" / bookworm.release
-    release_dir.parent.mkdir(parents=True)
-    release_dir.symlink_to(bookworm.image.parent.parent / "lib" / "modules" / bookworm.release)
-    (tmp_path / "boot").mkdir()
-    image = tmp_path / "boot" / bookworm.image.name
-    image.symlink_to(bookworm.image)
+    image = vmlinuz_root(tmp_path, bookworm)
     proc = suite("--kernel", str(image), "--collect-only", "-q")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"--kernel {image}: no kernel config found beside it; every CONFIG requirement is assumed met" in proc.stdout + proc.stderr
