@@ -1,11 +1,13 @@
 """python -m reports: render a run's reports, diff two runs (or the kernels of one), merge runs.
 
-python -m reports render RUN          every format again, from RUN/results.jsonl, or from
+python -m reports render RUN          every format again, from RUN/results.jsonl (with RUN/run.json,
+                                      for a run killed before it wrote results.json), or from
                                       RUN/results.json when the log is gone (what a CI job keeps);
                                       RUN is a run directory or a results.json
 python -m reports diff BASE NEW       regressions, errors, fixes, new and removed cases, kernels
                                       paired by label
 python -m reports diff RUN            along RUN's kernel order: last kernel passing, first failing
+                                      (informational: exits 0)
 python -m reports merge RUN... --out DIR   one matrix from several runs of the same rule book
 
 The first line of stdout is a one-line summary. Exit status (vm.errors.Exit): 0 clean, 1 a kernel
@@ -15,6 +17,7 @@ regression, 3 infrastructure errors only, 4 bad input (one line on stderr naming
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -25,7 +28,7 @@ from reports.diff import diff, render_across, render_diff
 from reports.matrix import render_summary
 from reports.merge import MergeError, merge
 from reports.record import Results, ResultsError, load
-from reports.results import fold_log
+from reports.results import HEADER, fold_log
 from reports.summary import exit_status
 from vm.errors import Exit
 
@@ -43,10 +46,23 @@ def rendered(path: Path) -> tuple[Path, Results]:
     """The run directory of PATH and its results: folded from results.jsonl when the run left its
     log, else read from results.json (a CI job often keeps only that file)."""
     run_dir = path if path.is_dir() else path.parent
-    previous = load(path)
     if path.is_dir() and (run_dir / "results.jsonl").exists():
-        return run_dir, fold_log(run_dir, previous.run)
-    return run_dir, previous
+        header = run_dir / HEADER if not (run_dir / "results.json").exists() else None
+        run = load_header(header) if header else load(path).run  # a killed run has no results.json
+        return run_dir, fold_log(run_dir, run)
+    return run_dir, load(path)
+
+
+def load_header(path: Path) -> dict[str, object]:
+    if not path.exists():
+        raise ResultsError(f"{path.parent}: results.jsonl but no results.json or {HEADER}; rerun it with --resume {path.parent}")
+    try:
+        run = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ResultsError(f"{path}: not readable as JSON ({err})") from None
+    if not isinstance(run, dict):
+        raise ResultsError(f"{path}: not a run header")
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from reports.record import CaseClass, CaseRecord, Results
+from reports.summary import STATUS_WORDS
 from vm.errors import Exit
 
 CaseKey = tuple[str, str, str, int]  # spec, test, parameters, repeat
@@ -24,7 +25,9 @@ def case_key(case: CaseRecord) -> CaseKey:
 class PairDiff:
     base: dict[str, object]  # kernel descriptions
     new: dict[str, object]
-    regressions: list[Change] = field(default_factory=list)  # now a regression, before not
+    # Now a regression, before judged and not one; after a base ERROR nothing is known of the
+    # base, so that change is listed under changed, never blamed on what the new run added.
+    regressions: list[Change] = field(default_factory=list)
     fixes: list[Change] = field(default_factory=list)  # a regression before, a pass now
     errors: list[Change] = field(default_factory=list)  # now an infrastructure error: nothing known
     changed: list[Change] = field(default_factory=list)  # any other change of class
@@ -82,7 +85,7 @@ def diff(base: Results, new: Results) -> Diff:
                 if was == now:
                     continue
                 change = (key, was, now)
-                if now is CaseClass.REGRESSION:
+                if now is CaseClass.REGRESSION and was is not CaseClass.INFRASTRUCTURE:
                     pair.regressions.append(change)
                 elif was is CaseClass.REGRESSION and now is CaseClass.PASS:
                     pair.fixes.append(change)
@@ -106,7 +109,7 @@ def _kernel(kernel: dict[str, object]) -> str:
 def render_diff(result: Diff, new: Results) -> str:
     regressions = sum(len(p.regressions) for p in result.pairs)
     errors = sum(len(p.errors) for p in result.pairs)
-    status = {Exit.REGRESSION: "REGRESSION", Exit.INFRASTRUCTURE: "ERROR", Exit.CLEAN: "CLEAN"}[result.exit_status]
+    status = STATUS_WORDS[result.exit_status]
     lines = [
         f"MADV_COLLAPSE conformance diff {status}: {regressions} regressions, {errors} new infrastructure errors, "
         f"{sum(len(p.fixes) for p in result.pairs)} fixes over {len(result.pairs)} kernel pairs"

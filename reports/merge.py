@@ -15,7 +15,10 @@ class MergeError(Exception):
 
 def merge(runs: list[Path], out: Path) -> dict[str, object]:
     """Write OUT/results.jsonl from RUNS and return the merged run header; a later run's record for
-    the same case and kernel replaces an earlier one. Runs of different rule books are refused."""
+    the same case and kernel replaces an earlier one. Runs of different rule books are refused, and
+    so is an OUT that already holds a run's results (they would be overwritten)."""
+    if (out / "results.jsonl").exists() or (out / "results.json").exists():
+        raise MergeError(f"{out} already holds a run's results; pass a new --out")
     documents = [(path, load(path)) for path in runs]
     books = {doc.rule_book for _, doc in documents}
     if len(books) > 1:
@@ -30,7 +33,8 @@ def merge(runs: list[Path], out: Path) -> dict[str, object]:
         kernel_specs += [s for s in doc.run.get("kernel_specs", []) if s not in kernel_specs]  # type: ignore[attr-defined]
         rules.update(doc.statements)
         for case in doc.cases:
-            records[case.nodeid] = case.to_json()
+            # Keyed by node id and kernel: two builds with one label share node ids (no xdist group).
+            records[f"{case.nodeid} {case.kernel}"] = case.to_json()
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.jsonl").write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records.values()))
     return {

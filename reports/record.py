@@ -103,6 +103,9 @@ class ConformanceFailure(AssertionError):
         self.case_class = case_class
 
 
+KERNEL_FIELDS = frozenset({"name", "label", "spec", "version", "release", "build_id"})  # what every report reads
+
+
 class ResultsError(Exception):
     """A results file that cannot be read as results: the message names the file and the fix."""
 
@@ -224,6 +227,10 @@ class Results:
         kernels = data.get("kernels")
         if not isinstance(kernels, list):
             raise ResultsError(f"{origin}: no kernel list; pass a results.json written by this suite")
+        for kernel in kernels:
+            lacking = KERNEL_FIELDS - set(kernel) if isinstance(kernel, dict) else KERNEL_FIELDS
+            if lacking:
+                raise ResultsError(f"{origin}: a kernel lacks {', '.join(sorted(lacking))}; pass a results.json written by this suite")
         return cls(run=run, kernels=kernels, cases=cases)
 
 

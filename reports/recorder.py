@@ -21,7 +21,7 @@ class Recorder:
     def __init__(self, run_dir: Path, run: dict[str, object]) -> None:
         self.run_dir = run_dir
         self.run = run
-        self.log = ResultsLog(run_dir)
+        self.log = ResultsLog(run_dir, run)
         self.results: Results | None = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -44,6 +44,8 @@ class Recorder:
         judged_failures = sum(c.case_class in (CaseClass.REGRESSION, CaseClass.INFRASTRUCTURE) for c in self.results.cases)
         if session.exitstatus == Exit.REGRESSION and status is not Exit.REGRESSION and session.testsfailed <= judged_failures:
             session.exitstatus = status
+        elif session.exitstatus == pytest.ExitCode.INTERNAL_ERROR and status is Exit.REGRESSION:
+            session.exitstatus = Exit.REGRESSION  # pytest's 3 would read as "infrastructure only"
         self.run["exit_status"] = int(session.exitstatus)
         render_run(self.run_dir, self.results)
 

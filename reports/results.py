@@ -10,18 +10,22 @@ from typing import TextIO
 
 from reports.record import Results, ResultsError
 
+HEADER = "run.json"  # the run's header, written with the first record: a killed run can be rendered
+
 
 class ResultsLog:
     """One writer (the pytest controller). A later line for the same nodeid supersedes an earlier one."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, run: dict[str, object]) -> None:
         self.run_dir = run_dir
+        self.run = run
         self.path = run_dir / "results.jsonl"
         self._file: TextIO | None = None  # opened with the first record: a run without cases leaves nothing
 
     def append(self, record: dict[str, object]) -> None:
         if self._file is None:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / HEADER).write_text(json.dumps(self.run, indent=1, sort_keys=True))
             self._file = self.path.open("a")
         self._file.write(json.dumps(record, sort_keys=True) + "\n")
         self._file.flush()
@@ -33,15 +37,18 @@ class ResultsLog:
 
 
 def read_log(path: Path) -> list[dict[str, object]]:
-    """Records of a results.jsonl, last one per nodeid, in first-seen order; a torn last line is ignored."""
+    """Records of a results.jsonl, last one per nodeid, in first-seen order; a torn last line is
+    ignored, a line that is not a case record is a ResultsError."""
     records: dict[str, dict[str, object]] = {}
     if not path.exists():
         return []
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(path.read_text().splitlines(), 1):
         try:
             record = json.loads(line)
         except json.JSONDecodeError:
             continue
+        if not isinstance(record, dict) or "nodeid" not in record or not isinstance(record.get("kernel_info"), dict):
+            raise ResultsError(f"{path}:{number}: not a case record (no nodeid or kernel_info); pass a run directory written by this suite")
         records[str(record["nodeid"])] = record
     return list(records.values())
 
@@ -51,7 +58,7 @@ def kernels_of(records: list[dict[str, object]], specs: list[str]) -> list[dict[
     kernels: dict[str, dict[str, object]] = {}
     for record in records:
         info: dict[str, object] = record["kernel_info"]  # type: ignore[assignment]
-        kernels.setdefault(str(info["name"]), {}).update({k: v for k, v in info.items() if v is not None})
+        kernels.setdefault(str(info.get("name")), {}).update({k: v for k, v in info.items() if v is not None})
     order = {spec: index for index, spec in enumerate(specs)}
     return sorted(kernels.values(), key=lambda k: (order.get(str(k["spec"]), len(order)), str(k["name"])))
 

@@ -22,6 +22,9 @@ def case_key(case: CaseRecord) -> CaseKey:
     return (case.spec, case.test, case.params_id)
 
 
+STATUS_WORDS = {Exit.REGRESSION: "REGRESSION", Exit.INFRASTRUCTURE: "ERROR", Exit.CLEAN: "CLEAN"}  # summary lines' first word
+
+
 def exit_status(results: Results) -> Exit:
     classes = results.classes()
     if classes[CaseClass.REGRESSION]:
@@ -60,7 +63,7 @@ def _plural(count: int, word: str, plural: str | None = None) -> str:
 
 def summary_line(results: Results) -> str:
     """One line a bot can paste: the status, then the counts that matter, then what was run."""
-    status = {Exit.REGRESSION: "REGRESSION", Exit.INFRASTRUCTURE: "ERROR", Exit.CLEAN: "CLEAN"}[exit_status(results)]
+    status = STATUS_WORDS[exit_status(results)]
     primary = counts(results, results.primary)
     every = counts(results)
     found = [

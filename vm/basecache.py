@@ -139,6 +139,11 @@ def apply(where: Path, base: str, mbox: Path, patches: tuple[Patch, ...]) -> lis
     one line naming it."""
     _abort_am(where)  # left by an interrupted run
     checkout(where, base)
+    # An earlier series' olddefconfig may have changed patched/'s .config: start from the base's,
+    # written anew (a fresh mtime) only when it differs, so kbuild re-syncs the config then.
+    base_config = (where.parent / "base" / ".config").read_bytes()
+    if (where / ".config").read_bytes() != base_config:
+        (where / ".config").write_bytes(base_config)
     proc = subprocess.run(["git", "-C", str(where), *IDENTITY, "am", "--quiet", str(mbox)], capture_output=True, text=True)
     if proc.returncode != 0:
         _abort_am(where)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from vm import debian
 from vm.errors import UserError
+from vm.patchset import patchset_hash
 from vm.version import Version, parse_version
 
 DEFAULT_KERNELS = ("debian:bullseye", "debian:bookworm", "debian:bookworm-backports", "debian:sid")
@@ -74,7 +75,7 @@ def tree_provenance(tree: Path) -> dict[str, object] | None:
         "describe": _git(tree, "describe", "--always", "--tags", "--abbrev=12"),
         "dirty": bool(changes),
         "remote": remote,
-        **({"patchset_hash": hashlib.sha256(changes.encode()).hexdigest()} if changes else {}),
+        **({"patchset_hash": patchset_hash([changes])} if changes else {}),
     }
 
 

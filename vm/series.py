@@ -127,9 +127,15 @@ def validate(args: argparse.Namespace, clock: Clock) -> int:
         narrowed = selection(keys) if keys else args.k
 
         def observe(index: int) -> dict[CaseKey, bool | None]:
-            built_at(index, "bisect")
-            with clock.step(f"bisect: suite on patch {index}/{n}"):
-                step = run_suite(trees.patched, out / f"patch-{index}", args.spec, narrowed, args.verbose)
+            """A patch that does not build or run tells nothing: its keys stay unjudged, the blame a
+            range, and the regression already found is still reported."""
+            try:
+                built_at(index, "bisect")
+                with clock.step(f"bisect: suite on patch {index}/{n}"):
+                    step = run_suite(trees.patched, out / f"patch-{index}", args.spec, narrowed, args.verbose)
+            except UserError as err:
+                say(f"bisect: patch {index}/{n} could not be judged: {err}")
+                return dict.fromkeys(keys, None)
             return still_broken(step, keys)
 
         blame = bisect(n, keys, observe) if keys else {}

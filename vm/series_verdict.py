@@ -31,22 +31,30 @@ class Verdict:
 
 
 def compare(base: Results, new: Results) -> Verdict:
-    regressions, fixes, changes = [], [], []
+    """reports.diff's pairs, folded: a case the series run lacks is unjudged, and a case new in it
+    that is a regression is one (the base could not have passed it)."""
+    regressions, fixes, changes, missing = [], [], [], []
+    records = {case_key(c): c for c in new.cases}
     for pair in diff(base, new).pairs:
         regressions += pair.regressions
+        regressions += [
+            (key, CaseClass.SKIP, CaseClass.REGRESSION) for key in pair.added if records[key].case_class is CaseClass.REGRESSION
+        ]
         fixes += pair.fixes
         changes += pair.errors + pair.changed
-    unjudged = sorted({case_key(c) for run in (base, new) for c in run.cases if c.case_class is CaseClass.INFRASTRUCTURE})
-    return Verdict(regressions, fixes, changes, unjudged, {case_key(c): c for c in new.cases})
+        missing += pair.removed
+    broken = {case_key(c) for run in (base, new) for c in run.cases if c.case_class is CaseClass.INFRASTRUCTURE}
+    return Verdict(regressions, fixes, changes, sorted(broken | set(missing)), records)
 
 
 def still_broken(step: Results, keys: list[CaseKey]) -> dict[CaseKey, bool | None]:
-    """Per regressed case, on one tested patch: True (a regression), False (not), None (not judged)."""
+    """Per regressed case, on one tested patch: True (a regression), False (it passed), None (not
+    judged: an ERROR, a SKIP, a missing case: no evidence either way, as for vm.bisect)."""
     classes = {case_key(c): c.case_class for c in step.cases}
     found: dict[CaseKey, bool | None] = {}
     for key in keys:
-        cls = classes.get(key, CaseClass.INFRASTRUCTURE)
-        found[key] = None if cls is CaseClass.INFRASTRUCTURE else cls is CaseClass.REGRESSION
+        cls = classes.get(key)
+        found[key] = True if cls is CaseClass.REGRESSION else False if cls is CaseClass.PASS else None
     return found
 
 

@@ -126,7 +126,7 @@ def test_junit_per_kernel() -> None:
 
 
 def test_log_is_append_only_and_last_record_wins(tmp_path: Path) -> None:
-    log = ResultsLog(tmp_path)
+    log = ResultsLog(tmp_path, DOCUMENT["run"])  # type: ignore[arg-type]
     for record in DOCUMENT["cases"]:  # type: ignore[attr-defined]
         log.append(record)
     log.append({**DOCUMENT["cases"][0], "verdict": "ERROR"})  # type: ignore[index]
@@ -178,6 +178,7 @@ def test_results_json_is_never_replaced_by_an_emptier_document(tmp_path: Path) -
         ("{not json", "not readable as JSON"),
         ('{"cases": 3}', "not a results document"),
         ('{"run": {}, "kernels": [], "cases": [{"x": 1}]}', "malformed"),
+        ('{"run": {}, "kernels": [{}], "cases": []}', "a kernel lacks"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_4(tmp_path: Path, content: str | None, expected: str) -> None:
@@ -247,3 +248,32 @@ def test_a_case_retried_after_eagain_is_marked_in_every_human_report() -> None:
     assert "2 calls (EAGAIN retried)" in render_email(once) and "2 calls (EAGAIN retried)" in matrix.render_markdown(once)
     suite = ET.fromstring(junit.render(once, KERNEL_INFO["new-2"]))
     assert suite.find("testcase/properties/property[@name='attempts']").get("value") == "2"  # type: ignore[union-attr]
+
+
+def test_a_killed_run_renders_from_its_log_and_header(tmp_path: Path) -> None:
+    """SIGKILL or OOM leaves results.jsonl and run.json but no results.json: render still works."""
+    log = ResultsLog(tmp_path, {**DOCUMENT["run"], "kernel_specs": ["old", "new"]})  # type: ignore[dict-item]
+    for record in DOCUMENT["cases"]:  # type: ignore[attr-defined]
+        log.append(record)
+    log.close()
+    assert not (tmp_path / "results.json").exists()
+    proc = _reports("render", tmp_path)
+    assert proc.returncode == Exit.REGRESSION, proc.stderr
+    assert len(load(tmp_path).cases) == 4
+
+
+def test_a_log_line_that_is_not_a_record_is_one_line_exit_4(tmp_path: Path) -> None:
+    render_run(tmp_path, results())
+    (tmp_path / "results.jsonl").write_text('{"nodeid": "x"}\n')
+    proc = _reports("render", tmp_path)
+    assert proc.returncode == Exit.USAGE and "not a case record" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_merge_never_overwrites_a_run(tmp_path: Path) -> None:
+    """merge used to write OUT/results.jsonl before anything could refuse."""
+    render_run(tmp_path / "a", results())
+    render_run(tmp_path / "out", results())
+    before = (tmp_path / "out" / "results.json").read_text()
+    proc = _reports("merge", tmp_path / "a", "--out", tmp_path / "out")
+    assert proc.returncode == Exit.USAGE and "already holds a run's results" in proc.stderr
+    assert (tmp_path / "out" / "results.json").read_text() == before and not (tmp_path / "out" / "results.jsonl").exists()
