@@ -311,3 +311,21 @@ def test_cache_dir_is_not_the_users_tree(linux: Path, stubs: Stubs, tmp_path: Pa
     assert str(tmp_path / "cache" / "series") in worktrees
     shutil.rmtree(tmp_path / "cache")  # a deleted cache is recreated, not an error
     assert validate(linux, "main..series", tmp_path, "again")[0] == 1
+
+
+def test_a_skip_or_a_missing_case_at_a_bisect_step_is_no_evidence() -> None:
+    from reports.record import Results
+
+    def run(*classes: str) -> Results:
+        verdicts = {"pass": "PASS", "skip": "SKIP", "regression": "FAIL", "infrastructure": "ERROR"}
+        cases = [
+            {"nodeid": str(i), "test": "ranges", "case_id": str(i), "params_id": str(i), "kernel": "k", "verdict": verdicts[c], "class": c}
+            for i, c in enumerate(classes)
+        ]
+        return Results.from_json({"run": {"specs": ["upstream"]}, "kernels": [], "cases": cases})
+
+    from vm.series_verdict import still_broken
+
+    keys = [("upstream", "ranges", str(i), 1) for i in range(5)]
+    found = still_broken(run("regression", "pass", "skip", "infrastructure"), keys)
+    assert [found[k] for k in keys] == [True, False, None, None, None]

@@ -277,3 +277,12 @@ def test_merge_never_overwrites_a_run(tmp_path: Path) -> None:
     proc = _reports("merge", tmp_path / "a", "--out", tmp_path / "out")
     assert proc.returncode == Exit.USAGE and "already holds a run's results" in proc.stderr
     assert (tmp_path / "out" / "results.json").read_text() == before and not (tmp_path / "out" / "results.jsonl").exists()
+
+
+def test_a_regression_after_a_base_error_is_not_blamed_on_the_new_run() -> None:
+    """Nothing is known of a case that ERRORed on the base: its FAIL on the new run is a change,
+    not a regression (make series would otherwise blame a patch for it)."""
+    base = with_cases(case("new-2", "x", "A0", "ERROR", "boot"))
+    new = with_cases(case("new-2", "x", "A0", "FAIL", "A0: ..."))
+    pair = next(p for p in diff(base, new).pairs if p.new["label"] == "new")
+    assert not pair.regressions and pair.changed == [(("upstream", "eligibility", "x", 1), CaseClass.INFRASTRUCTURE, CaseClass.REGRESSION)]
