@@ -80,7 +80,7 @@ def summary_line(results: Results) -> str:
     repeat = int(results.run.get("repeat", 1))  # type: ignore[call-overload]
     return (
         f"MADV_COLLAPSE conformance {status}: {', '.join(found)}; "
-        f"{primary[CaseClass.PASS]} pass, {primary[CaseClass.SKIP]} skip of {sum(primary.values())} {results.primary} cases"
+        f"{primary[CaseClass.PASS]} pass, {primary[CaseClass.SKIP]} skip of {_plural(sum(primary.values()), results.primary + ' case')}"
         + (f" x{repeat}" if repeat > 1 else "")
         + f" on {_plural(len(results.kernels), 'kernel')} (rule book {results.rule_book}, run {results.run.get('run_id')})"
     )
