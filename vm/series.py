@@ -36,14 +36,14 @@ from typing import NoReturn
 from reports.diff import CaseKey, case_name
 from reports.record import Results, ResultsError, load
 from suites.rulebook import DEFAULT_SPECS
-from vm import basecache, build, patchset
+from vm import basecache, build, patchset, suite
 from vm.bisect import SKIP
 from vm.errors import UserError
 from vm.patchset import git
 from vm.series_report import Context, render_reply, write_pair
 from vm.series_verdict import Blame, bisect, compare, selection, still_broken
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = suite.REPO
 PROG = "make series"
 
 

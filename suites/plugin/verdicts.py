@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from reports.record import CaseClass, CaseRecord, ConformanceFailure, Verdict
+from reports.record import OUTCOME_CLASS, CaseRecord, ConformanceFailure, Verdict
 from reports.recorder import RECORD_KEY
 from suites.plugin.planning import case_of
 from vm.machine import HarnessError
@@ -53,15 +53,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         record.verdict, record.message = Verdict.FAIL, report.wasxfail  # the judge stored the class
     elif report.skipped:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-        record.verdict, record.case_class, record.message = Verdict.SKIP, CaseClass.SKIP, reason.removeprefix("Skipped: ")
+        record.verdict, record.message = Verdict.SKIP, reason.removeprefix("Skipped: ")
+        record.case_class = OUTCOME_CLASS[record.verdict]
     elif report.passed:
-        record.verdict, record.case_class, record.message = Verdict.PASS, CaseClass.PASS, None
+        record.verdict, record.message = Verdict.PASS, None
+        record.case_class = OUTCOME_CLASS[record.verdict]
     else:
         error = call.excinfo.value if call.excinfo else None
         if report.when == "call" and isinstance(error, ConformanceFailure):
             record.verdict, record.case_class = Verdict.FAIL, error.case_class
         else:  # a harness problem is never a kernel regression
-            record.verdict, record.case_class = Verdict.ERROR, CaseClass.INFRASTRUCTURE
+            record.verdict = Verdict.ERROR
+            record.case_class = OUTCOME_CLASS[record.verdict]
         record.message = str(error) if error is not None else report.longreprtext.splitlines()[-1]
         if isinstance(error, HarnessError):
             record.console = error.console
