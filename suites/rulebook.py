@@ -8,12 +8,16 @@ from __future__ import annotations
 import itertools
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from vm.version import Version, parse_version
+
+EMPTY: Mapping[str, str] = MappingProxyType({})  # no kernel config known
 
 RULES_FILE = Path(__file__).with_name("rules.toml")
 # upstream: the merged semantics, version-aware. proposal: the linux-mm proposal as written (the seed
@@ -141,9 +145,16 @@ class Rule:
     specs: tuple[str, ...] = SPECS
     skip: str | None = None
     bounds: dict[str, Change] = field(default_factory=dict)
+    config: dict[str, str] = field(default_factory=dict)  # kernel options the rule holds under: y (y or m) | n
 
     def matches(self, params: dict[str, str]) -> bool:
         return all(params.get(dim) in values for dim, values in self.when.items())
+
+    def holds_under(self, config: Mapping[str, str]) -> bool:
+        """A rule with a config condition holds only for a kernel whose config is known to meet it."""
+        if not self.config:
+            return True
+        return bool(config) and all((config.get(opt) in ("y", "m")) == (want == "y") for opt, want in self.config.items())
 
 
 @dataclass(frozen=True)
@@ -166,10 +177,10 @@ class RuleBook:
     rules: tuple[Rule, ...]
     changes: dict[str, Change] = field(default_factory=dict)
 
-    def decide(self, test: str, params: dict[str, str], version: Version, spec: str) -> Rule | None:
-        """The first rule of TEST that matches PARAMS, holds at VERSION and belongs to SPEC."""
+    def decide(self, test: str, params: dict[str, str], version: Version, spec: str, config: Mapping[str, str] = EMPTY) -> Rule | None:
+        """The first rule of TEST that matches PARAMS, holds at VERSION (and under CONFIG) and belongs to SPEC."""
         for rule in self.rules:
-            if rule.test == test and spec in rule.specs and version in rule.versions and rule.matches(params):
+            if rule.test == test and spec in rule.specs and version in rule.versions and rule.matches(params) and rule.holds_under(config):
                 return rule
         return None
 
@@ -193,7 +204,8 @@ def parse(data: dict[str, Any]) -> RuleBook:
     }
     rules = []
     for raw in data["rule"]:
-        unknown = set(raw) - {"id", "test", "group", "statement", "source", "versions", "bounds", "when", "expect", "specs", "skip"}
+        keys = {"id", "test", "group", "statement", "source", "versions", "bounds", "when", "config", "expect", "specs", "skip"}
+        unknown = set(raw) - keys
         if unknown:
             raise ValueError(f"rule {raw.get('id')}: unknown keys {sorted(unknown)}")
         if raw["test"] not in tests:
@@ -205,6 +217,9 @@ def parse(data: dict[str, Any]) -> RuleBook:
                 raise ValueError(f"rule {raw['id']}: 'when' names {dim}={values}, not in test {raw['test']}")
         if not set(raw.get("specs", SPECS)) <= set(SPECS):
             raise ValueError(f"rule {raw['id']}: unknown spec in {raw['specs']}; specs are {', '.join(SPECS)}")
+        config = dict(raw.get("config", {}))
+        if any(value not in ("y", "n") for value in config.values()):
+            raise ValueError(f"rule {raw['id']}: 'config' values are y or n, got {config}")
         if ("expect" in raw) == ("skip" in raw):
             raise ValueError(f"rule {raw['id']}: needs exactly one of 'expect' or 'skip'")
         rules.append(
@@ -220,6 +235,7 @@ def parse(data: dict[str, Any]) -> RuleBook:
                 specs=tuple(raw.get("specs", SPECS)),
                 skip=raw.get("skip"),
                 bounds=parse_bounds(raw["id"], raw.get("versions", ""), raw.get("bounds", {}), changes),
+                config=config,
             )
         )
     return RuleBook(version=data["version"], invariants=data["invariants"], tests=tests, rules=tuple(rules), changes=changes)
@@ -273,13 +289,14 @@ def plan(book: RuleBook, test: str, kernel: Target, spec: str, beside: str | Non
     missing = [opt for opt in definition.requires if config and config.get(opt) not in ("y", "m")]
     cases = []
     for params in definition.grid():
-        rule = book.decide(test, params, version, spec)
+        rule = book.decide(test, params, version, spec, config)
         if beside is not None and (rule is None or beside in rule.specs):
             continue
         if missing:
             skip: str | None = f"kernel lacks CONFIG_{', CONFIG_'.join(missing)}"
         elif rule is None:
-            skip = f"no rule of the {spec} spec covers this case at {'.'.join(map(str, version))}"
+            unknown = "" if config else " (kernel config unknown)"
+            skip = f"no rule of the {spec} spec covers this case at {'.'.join(map(str, version))}{unknown}"
         else:
             skip = rule.skip
         cases.append(
@@ -407,6 +424,8 @@ def markdown_table(book: RuleBook) -> str:
     for rule_id, rule in rows.items():
         specs = "all" if set(rule.specs) == set(SPECS) else ", ".join(rule.specs)
         outcome = f" (SKIP: {rule.skip})" if rule.skip else ""
+        if rule.config:
+            outcome += " [config: " + ", ".join(f"{opt}={want}" for opt, want in rule.config.items()) + "]"
         grids = ", ".join(dict.fromkeys(tests[rule_id]))
         lines.append(f"| {rule_id} | {rule.group} | {rule.statement}{outcome} | {versions_cell(rule)} | {specs} | {grids} |")
     lines += ["", "Each version bound and what puts it there (`[change.*]` in rules.toml):", ""]

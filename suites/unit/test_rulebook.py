@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from typing import Any
 
 import pytest
@@ -212,7 +213,35 @@ def test_the_readme_table_names_each_bound_source() -> None:
     table = rulebook.markdown_table(BOOK)
     assert "| >=6.11 (e7a2ab7b3bb5, v6.11) |" in table
     assert "| shmem-forced-collapse | 46300a2d4620 | v7.2.10 |" in table
-    assert "observed: Debian sid 7.2.13-1" in table
+    assert "| inside-range-returns-0 | b89a64105622 | v7.2 |" in table
+    assert "[config: READ_ONLY_THP_FOR_FS=y]" in table
+
+
+@pytest.mark.parametrize(
+    "version,config,ro,rw",
+    [
+        ((6, 12, 95), {"READ_ONLY_THP_FOR_FS": "y"}, "A16.ro", "A16.writer"),
+        ((6, 12, 95), {"TRANSPARENT_HUGEPAGE": "y"}, "A16.ro-unconfigured", "A16.writer"),
+        ((6, 1, 192), {"READ_ONLY_THP_FOR_FS": "m"}, "A16.ro", "A16.writer"),
+        ((7, 2, 13), {"TRANSPARENT_HUGEPAGE": "y"}, "A16", "A16"),
+        ((6, 12, 95), {}, None, "A16.writer"),  # config unknown: no rule with a config condition holds
+    ],
+)
+def test_file_collapse_rules_follow_version_and_config(
+    version: tuple[int, int, int], config: dict[str, str], ro: str | None, rw: str
+) -> None:
+    def rule(memory: str) -> str | None:
+        decided = BOOK.decide("largefolio", {"memory": memory, "mode": "never", "caller": "madvise"}, version, "upstream", config)
+        return decided.id if decided else None
+
+    assert (rule("ext4-ro"), rule("ext4-rw")) == (ro, rw)
+
+
+def test_a_config_condition_takes_y_or_n_only() -> None:
+    data = tomllib.loads(rulebook.RULES_FILE.read_text())
+    data["rule"][-1]["config"] = {"READ_ONLY_THP_FOR_FS": "m"}
+    with pytest.raises(ValueError, match="'config' values are y or n"):
+        rulebook.parse(data)
 
 
 # ------------------------------------------------------------------ E2, E5, C7.wp (issue 11)
