@@ -118,12 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     # The first cases of the kernel with the most cases, each in a freshly booted VM.
     busiest = max(rows, key=lambda r: r["cases"])
     first = busiest["kernel"]
-    spec = next(k["spec"] for k in document.kernels if k["label"] == first)
+    origin = next(k["origin"] for k in document.kernels if k["label"] == first)
     subset = [  # -k matches "eligibility[ID]" inside "test_eligibility[ID]" and nothing else
         f"{c.test}[{c.case_id}]" for c in document.cases if c.kernel_info["label"] == first and c.verdict is not Verdict.SKIP
     ][: args.subset]
     per_case_wall, _, _ = run_pytest(
-        suite.command([spec], per_case_dir, ["upstream"], " or ".join(subset), options=["--vm-per-case", "-q"])
+        suite.command([origin], per_case_dir, ["upstream"], " or ".join(subset), options=["--vm-per-case", "-q"])
     )
     shared_per_case = busiest["wall_s"] / busiest["cases"]
     vm_per_case_ratio = (per_case_wall / len(subset)) / shared_per_case

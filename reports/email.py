@@ -28,7 +28,7 @@ def _describe(values: dict[str, object]) -> str:
 def reproduce_command(case: CaseRecord, kernel: dict[str, object], specs: list[str]) -> str:
     """The pytest command that runs this one case again on this kernel (from the suite's checkout)."""
     spec_args = [arg for spec in dict.fromkeys([specs[0], case.spec]) for arg in ("--spec", spec)]
-    words = [".tox/matrix/bin/pytest", "suites/test_collapse.py", "--kernel", str(kernel.get("spec", case.kernel)), *spec_args]
+    words = [".tox/matrix/bin/pytest", "suites/test_collapse.py", "--kernel", str(kernel.get("origin", case.kernel)), *spec_args]
     return shlex.join([*words, "-k", f"{case.test}[{case.case_id}]"])
 
 

@@ -27,7 +27,7 @@ def render(results: Results, kernel: dict[str, object]) -> str:
         time=f"{sum(c.duration_s for c in cases):.3f}",
     )
     suite_props = ET.SubElement(suite, "properties")
-    for key in ("release", "version", "build_id", "spec"):
+    for key in ("release", "version", "build_id", "origin"):
         value = kernel.get(key, results.run.get(key))
         ET.SubElement(suite_props, "property", name=key, value=str(value))
     for case in cases:

@@ -41,7 +41,7 @@ def _checkout(kernel: dict[str, object]) -> dict[str, object]:
         "origin": ORIGIN,
         "tree_name": str(kernel["label"]),
         "valid": True,
-        "comment": f"{kernel['spec']}: {kernel.get('banner') or kernel['release']}",
+        "comment": f"{kernel['origin']}: {kernel.get('banner') or kernel['release']}",
         "misc": {"release": kernel["release"], "version": kernel["version"]},
     }
     git = kernel.get("git")

@@ -195,7 +195,7 @@ def render(results: Results, kernel: dict[str, object]) -> str:
         VERSION_LINE,
         f"# collapse-conformance: madvise(MADV_COLLAPSE), rule book {text(results.rule_book)}, run {text(results.run.get('run_id', '?'))}",
         f"# kernel {text(kernel.get('label'))}: {text(kernel.get('release'))} (version {text(kernel.get('version'))},"
-        f" build {text(kernel.get('build_id'))}, {text(kernel.get('spec'))})",
+        f" build {text(kernel.get('build_id'))}, {text(kernel.get('origin'))})",
         f"# spec {text(primary)}: fully checked; a FAIL of it is a regression (not ok)",
         "# classes: regression = not ok; infrastructure = ok # SKIP (harness error, not a kernel verdict);"
         " documentation, other-spec = ok # XFAIL; skip = ok # SKIP",

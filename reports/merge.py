@@ -25,12 +25,12 @@ def merge(runs: list[Path], out: Path) -> dict[str, object]:
         listing = ", ".join(f"{path}: {doc.rule_book}" for path, doc in documents)
         raise MergeError(f"refusing to merge runs of different rule-book versions ({listing}); rerun them with one rule book")
     specs: list[str] = []
-    kernel_specs: list[str] = []
+    kernel_origins: list[str] = []
     rules: dict[str, str] = {}
     records: dict[str, dict[str, object]] = {}
     for _, doc in documents:
         specs += [spec for spec in doc.specs if spec not in specs]
-        kernel_specs += [s for s in doc.run.get("kernel_specs", []) if s not in kernel_specs]  # type: ignore[attr-defined]
+        kernel_origins += [o for o in doc.run.get("kernel_origins", []) if o not in kernel_origins]  # type: ignore[attr-defined]
         rules.update(doc.statements)
         for case in doc.cases:
             # Keyed by node id and kernel: two builds with one label share node ids (no xdist group).
@@ -42,7 +42,7 @@ def merge(runs: list[Path], out: Path) -> dict[str, object]:
         "rule_book": books.pop(),
         "spec": " + ".join(specs),
         "specs": specs,
-        "kernel_specs": kernel_specs,
+        "kernel_origins": kernel_origins,
         "rules": rules,
         "repeat": max(int(doc.run.get("repeat", 1)) for _, doc in documents),  # type: ignore[call-overload]
         "merged_from": [str(path) for path, _ in documents],

@@ -103,11 +103,51 @@ class ConformanceFailure(AssertionError):
         self.case_class = case_class
 
 
-KERNEL_FIELDS = frozenset({"name", "label", "spec", "version", "release", "build_id"})  # what every report reads
+KERNEL_FIELDS = frozenset({"name", "label", "origin", "version", "release", "build_id"})  # what every report reads
+
+# Documents written before 2026.12 called a kernel's --kernel value (debian:SUITE, a tree or a
+# vmlinuz: its origin) its "spec", like the rule specs, and the run header's list of them
+# "kernel_specs". `upgrade` renames them, once, as a document is loaded (Results.from_json, and
+# fold_log for a results.jsonl and its run.json): every reader sees "origin" and "kernel_origins".
+# A case's own "spec" is the rule spec it was judged under: it keeps its name.
+LEGACY_KERNEL_KEYS = {"spec": "origin"}
+LEGACY_RUN_KEYS = {"kernel_specs": "kernel_origins"}
 
 
 class ResultsError(Exception):
     """A results file that cannot be read as results: the message names the file and the fix."""
+
+
+def _renamed(data: object, legacy: dict[str, str]) -> object:
+    """DATA (when a dict) with each legacy key under its current name; when both are there, the current one wins."""
+    if not isinstance(data, dict) or not legacy.keys() & data.keys():
+        return data
+    return {legacy.get(key, key): value for key, value in data.items() if key not in legacy or legacy[key] not in data}
+
+
+def _upgrade_case(case: object) -> object:
+    if isinstance(case, dict) and "kernel_info" in case:
+        return {**case, "kernel_info": _renamed(case["kernel_info"], LEGACY_KERNEL_KEYS)}
+    return case
+
+
+def upgrade_run(run: dict[str, object]) -> dict[str, object]:
+    """A run header (run.json, results.json's run) in the current vocabulary."""
+    return _renamed(run, LEGACY_RUN_KEYS)  # type: ignore[return-value]
+
+
+def upgrade(data: dict[str, object]) -> dict[str, object]:
+    """A results document (run, cases and, when it has them, kernels) in the current vocabulary: its
+    kernels' and its cases' kernel_info "spec" is "origin", its run's "kernel_specs" "kernel_origins".
+    Parts of the wrong shape are left as they are, for the caller to refuse."""
+    upgraded = dict(data)
+    if "run" in data:
+        upgraded["run"] = _renamed(data["run"], LEGACY_RUN_KEYS)
+    if isinstance(data.get("kernels"), list):
+        upgraded["kernels"] = [_renamed(kernel, LEGACY_KERNEL_KEYS) for kernel in data["kernels"]]  # type: ignore[attr-defined]
+    if isinstance(data.get("cases"), list):
+        upgraded["cases"] = [_upgrade_case(case) for case in data["cases"]]  # type: ignore[attr-defined]
+    return upgraded
 
 
 @dataclass
@@ -213,24 +253,25 @@ class Results:
         return {"run": self.run, "kernels": self.kernels, "cases": [case.to_json() for case in self.cases]}
 
     @classmethod
-    def from_json(cls, data: object, origin: str = "results") -> Results:
+    def from_json(cls, data: object, source: str = "results") -> Results:
         if not isinstance(data, dict) or not isinstance(data.get("run"), dict) or not isinstance(data.get("cases"), list):
             raise ResultsError(
-                f"{origin}: not a results document (needs run, kernels and cases); pass a results.json written by this suite"
+                f"{source}: not a results document (needs run, kernels and cases); pass a results.json written by this suite"
             )
+        data = upgrade(data)
         run: dict[str, object] = data["run"]
         primary = str((run.get("specs") or [run.get("spec", "upstream")])[0])  # type: ignore[index]
         try:
             cases = [CaseRecord.from_json(case, primary) for case in data["cases"]]
         except (TypeError, ValueError, AttributeError) as err:
-            raise ResultsError(f"{origin}: a case record is malformed ({err}); pass a results.json written by this suite") from None
+            raise ResultsError(f"{source}: a case record is malformed ({err}); pass a results.json written by this suite") from None
         kernels = data.get("kernels")
         if not isinstance(kernels, list):
-            raise ResultsError(f"{origin}: no kernel list; pass a results.json written by this suite")
+            raise ResultsError(f"{source}: no kernel list; pass a results.json written by this suite")
         for kernel in kernels:
             lacking = KERNEL_FIELDS - set(kernel) if isinstance(kernel, dict) else KERNEL_FIELDS
             if lacking:
-                raise ResultsError(f"{origin}: a kernel lacks {', '.join(sorted(lacking))}; pass a results.json written by this suite")
+                raise ResultsError(f"{source}: a kernel lacks {', '.join(sorted(lacking))}; pass a results.json written by this suite")
         return cls(run=run, kernels=kernels, cases=cases)
 
 

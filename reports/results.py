@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from reports.record import Results, ResultsError
+from reports.record import Results, ResultsError, upgrade
 
 HEADER = "run.json"  # the run's header, written with the first record: a killed run can be rendered
 
@@ -53,20 +53,21 @@ def read_log(path: Path) -> list[dict[str, object]]:
     return list(records.values())
 
 
-def kernels_of(records: list[dict[str, object]], specs: list[str]) -> list[dict[str, object]]:
-    """Each kernel's description, merged over its records, in the order of the --kernel specs."""
+def kernels_of(records: list[dict[str, object]], origins: list[str]) -> list[dict[str, object]]:
+    """Each kernel's description, merged over its records, in the order of the --kernel values (ORIGINS)."""
     kernels: dict[str, dict[str, object]] = {}
     for record in records:
         info: dict[str, object] = record["kernel_info"]  # type: ignore[assignment]
         kernels.setdefault(str(info.get("name")), {}).update({k: v for k, v in info.items() if v is not None})
-    order = {spec: index for index, spec in enumerate(specs)}
-    return sorted(kernels.values(), key=lambda k: (order.get(str(k["spec"]), len(order)), str(k["name"])))
+    order = {origin: index for index, origin in enumerate(origins)}
+    return sorted(kernels.values(), key=lambda k: (order.get(str(k.get("origin")), len(order)), str(k["name"])))
 
 
 def fold_log(run_dir: Path, run: dict[str, object]) -> Results:
-    """The run's results from its results.jsonl (the log written case by case)."""
-    cases = read_log(run_dir / "results.jsonl")
-    data = {"run": run, "kernels": kernels_of(cases, list(run.get("kernel_specs", []))), "cases": cases}  # type: ignore[call-overload]
+    """The run's results from its results.jsonl (the log written case by case) and its header RUN;
+    both in the current vocabulary first (reports.record.upgrade), for the log of an older run."""
+    data = upgrade({"run": run, "cases": read_log(run_dir / "results.jsonl")})
+    data["kernels"] = kernels_of(data["cases"], list(data["run"].get("kernel_origins", [])))  # type: ignore[arg-type, attr-defined]
     return Results.from_json(data, str(run_dir / "results.jsonl"))
 
 

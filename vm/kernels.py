@@ -1,4 +1,4 @@
-"""Kernel builds under test: parse a --kernel SPEC, find image, modules and config, identify the build."""
+"""Kernel builds under test: parse a --kernel value (its origin), find image, modules and config, identify the build."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ DEFAULT_KERNELS = ("debian:bullseye", "debian:bookworm", "debian:bookworm-backpo
 
 @dataclass(frozen=True)
 class Kernel:
-    spec: str  # as given on the command line
+    origin: str  # the --kernel value, as given on the command line: debian:SUITE, a tree or a vmlinuz
     label: str  # short column name: the Debian suite, or the release
     release: str  # uname -r
     version: Version  # upstream version the rules are keyed on
@@ -43,7 +43,7 @@ class Kernel:
 
     def describe(self) -> dict[str, object]:
         return {
-            "spec": self.spec,
+            "origin": self.origin,
             "label": self.label,
             "release": self.release,
             "version": ".".join(map(str, self.version)),
@@ -133,13 +133,13 @@ def _identify(image: Path, config_file: Path | None, cache: Path) -> tuple[str, 
     return found
 
 
-def _from_image(spec: str, image: Path, label: str | None, tree: Path | None, config_file: Path | None, cache: Path) -> Kernel:
+def _from_image(origin: str, image: Path, label: str | None, tree: Path | None, config_file: Path | None, cache: Path) -> Kernel:
     banner, image_id, config = _identify(image, config_file, cache)
     release = banner.split(" ", 1)[0]
     return Kernel(
         config_source=str(config_file) if config and config_file else None,
         git=tree_provenance(tree) if tree else None,
-        spec=spec,
+        origin=origin,
         label=label or release,
         release=release,
         version=upstream_version(release, banner),
@@ -171,29 +171,29 @@ def _image_in_root(root: Path) -> tuple[Path, Path | None]:
     raise UserError(f"no vmlinuz in {root}; delete that cache entry and run again")
 
 
-def resolve(spec: str, cache: Path, offline: bool = False) -> Kernel:
-    """Turn one --kernel SPEC into a Kernel, downloading Debian packages when needed."""
-    if not spec.strip():
+def resolve(origin: str, cache: Path, offline: bool = False) -> Kernel:
+    """Turn one --kernel ORIGIN into a Kernel, downloading Debian packages when needed."""
+    if not origin.strip():
         raise UserError("--kernel needs a value: debian:SUITE, a built kernel tree or a vmlinuz")
-    if spec.startswith("debian:"):
-        suite = spec.split(":", 1)[1]
+    if origin.startswith("debian:"):
+        suite = origin.split(":", 1)[1]
         entry = debian.resolve(cache, suite, offline=offline)
         image, config = _image_in_root(Path(entry.root))
-        return _from_image(spec, image, suite, None, config, cache)
-    path = Path(spec).expanduser()
+        return _from_image(origin, image, suite, None, config, cache)
+    path = Path(origin).expanduser()
     if not path.exists():
-        raise UserError(f"--kernel {spec}: no such file or directory; pass debian:SUITE, a kernel tree or a vmlinuz")
+        raise UserError(f"--kernel {origin}: no such file or directory; pass debian:SUITE, a kernel tree or a vmlinuz")
     if path.is_dir():
         image = path / "arch" / "x86" / "boot" / "bzImage"
         if not image.exists() or not (path / "modules.order").exists():
             raise UserError(
-                f"--kernel {spec}: not a built kernel tree (needs arch/x86/boot/bzImage and modules.order); run make there first"
+                f"--kernel {origin}: not a built kernel tree (needs arch/x86/boot/bzImage and modules.order); run make there first"
             )
-        return _from_image(spec, image, None, path.resolve(), path / ".config", cache)
+        return _from_image(origin, image, None, path.resolve(), path / ".config", cache)
     release = image_banner(path).split(" ", 1)[0]
     modules = _modules_root(path)
     if modules is None:
-        raise UserError(f"--kernel {spec}: no lib/modules or usr/lib/modules directory above the image; put its modules there")
+        raise UserError(f"--kernel {origin}: no lib/modules or usr/lib/modules directory above the image; put its modules there")
     candidates = [path.parent / f"config-{release}", path.parent / "config", modules / release / "config"]
     config = next((c for c in candidates if c.exists()), None)
-    return _from_image(spec, path.resolve(), None, None, config, cache)
+    return _from_image(origin, path.resolve(), None, None, config, cache)

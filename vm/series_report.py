@@ -14,7 +14,7 @@ from reports.diff import CaseKey, case_name
 # The linux-mm email's wrapping (72 columns), so both mails read alike.
 from reports.email import wrap
 from reports.merge import merge
-from reports.record import Results
+from reports.record import Results, load
 from reports.results import fold_log
 from suites import rulebook
 from vm.patchset import Patch, Series
@@ -94,7 +94,7 @@ def write_pair(out: Path, runs: tuple[Path, Path], base: str, patchset: str) -> 
     series, each checkout naming the base commit and (the series) the patchset's hash."""
     staged = []
     for label, run, patches in zip(LABELS, runs, ("", patchset), strict=True):
-        document = json.loads((run / "results.json").read_text())
+        document = load(run).to_json()  # through the loader: an older run's kernels name their origin too
         target = out / ".pair" / label
         target.mkdir(parents=True, exist_ok=True)
         (target / "results.json").write_text(json.dumps(_relabel(document, label, base, patches)))

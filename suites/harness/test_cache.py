@@ -67,7 +67,7 @@ def test_qemu_missing_is_one_clear_line(bookworm: kernels.Kernel) -> None:
 
 
 @pytest.mark.parametrize(
-    "spec,message",
+    "origin,message",
     [
         ("/nonexistent/vmlinuz", "no such file or directory; pass debian:SUITE, a kernel tree or a vmlinuz"),
         ("debian:buster", "unknown Debian suite 'buster'"),
@@ -75,8 +75,8 @@ def test_qemu_missing_is_one_clear_line(bookworm: kernels.Kernel) -> None:
         ("", "--kernel needs a value: debian:SUITE, a built kernel tree or a vmlinuz"),
     ],
 )
-def test_bad_kernel_spec_is_one_clear_line(spec: str, message: str) -> None:
-    proc = suite("--kernel", spec, "--collect-only", "-q")
+def test_bad_kernel_origin_is_one_clear_line(origin: str, message: str) -> None:
+    proc = suite("--kernel", origin, "--collect-only", "-q")
     assert proc.returncode == 4 and message in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 

@@ -32,7 +32,7 @@ source = (tree / "mm" / "khugepaged.c").read_text()
 build_id = hashlib.sha256((tree / "arch/x86/boot/bzImage").read_bytes()).hexdigest()[:12]
 name = f"6.12.95-{build_id}"
 info = {**template["cases"][0]["kernel_info"], "name": name, "label": "6.12.95", "build_id": build_id,
-        "spec": str(tree), "release": "6.12.95", "version": "6.12.95", "banner": "6.12.95 stub", "image": str(tree)}
+        "origin": str(tree), "release": "6.12.95", "version": "6.12.95", "banner": "6.12.95 stub", "image": str(tree)}
 inside = "ERROR" if "ERRORME" in source else "FAIL" if "BROKEN" in source else "PASS"
 planned = [("inside-one-block-madvise", "B4.inside", inside), ("whole-block-madvise", "B4.whole", "PASS")]
 cases = []
@@ -46,7 +46,7 @@ for params_id, rule, verdict in planned:
         "verdict": verdict, "class": {"FAIL": "regression", "ERROR": "infrastructure"}.get(verdict, "pass"),
         "expected": {"result": "EINVAL"}, "observed": {"result": "ok" if failed else "EINVAL"},
         "message": f"{rule}: expected result=EINVAL; observed result=ok" if failed else None})
-run = {**template["run"], "run_id": run_dir.name, "kernel_specs": [str(tree)], "specs": ["upstream", "documented"]}
+run = {**template["run"], "run_id": run_dir.name, "kernel_origins": [str(tree)], "specs": ["upstream", "documented"]}
 run_dir.mkdir(parents=True, exist_ok=True)
 (run_dir / "results.json").write_text(json.dumps({"run": run, "kernels": [info], "cases": cases}))
 """

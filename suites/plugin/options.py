@@ -22,7 +22,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--kernel",
         action="append",
         default=[],
-        metavar="SPEC",
+        metavar="KERNEL",
         help=f"debian:SUITE, a built kernel tree, or a vmlinuz; repeatable (default: {' '.join(kernels.DEFAULT_KERNELS)})",
     )
     group.addoption(
@@ -80,7 +80,8 @@ def rule_specs(config: pytest.Config) -> list[str]:
     return list(dict.fromkeys(config.getoption("spec") or rulebook.DEFAULT_SPECS))
 
 
-def kernel_specs(config: pytest.Config) -> list[str]:
+def kernel_origins(config: pytest.Config) -> list[str]:
+    """The --kernel values (each kernel's origin: debian:SUITE, a tree or a vmlinuz), in order."""
     return config.getoption("kernel") or list(kernels.DEFAULT_KERNELS)
 
 

@@ -12,7 +12,7 @@ import pytest
 from reports.results import read_log
 from suites import rulebook
 from suites.plugin.kernels import resolved_kernels
-from suites.plugin.options import kernel_specs, memory_bytes, rule_specs
+from suites.plugin.options import kernel_origins, memory_bytes, rule_specs
 
 
 def case_of(item: pytest.Item) -> rulebook.Case | None:
@@ -90,5 +90,5 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     )
     # Each VM costs its guest RAM plus about 1 GiB for QEMU, vng and the worker itself.
     per_vm = memory_bytes(config.getoption("guest_memory")) + (1 << 30)
-    kernel_count = len(kernel_specs(config))
+    kernel_count = len(kernel_origins(config))
     return max(1, min(cores, available // per_vm, kernel_count))

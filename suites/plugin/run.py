@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from reports import OUT
+from reports.record import upgrade_run
 from reports.recorder import Recorder
 from suites import rulebook
 from suites.plugin.kernels import resolved_kernels
-from suites.plugin.options import kernel_specs, rule_specs
+from suites.plugin.options import kernel_origins, rule_specs
 
 SUITES = Path(__file__).resolve().parents[1]
 
@@ -51,7 +52,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.collapse_run_dir = run_dir  # type: ignore[attr-defined]
     run: dict[str, object] = {
         "run_id": run_dir.name,
-        "kernel_specs": kernel_specs(config),
+        "kernel_origins": kernel_origins(config),
         "repeat": config.getoption("repeat"),
         "spec": " + ".join(rule_specs(config)),
         "specs": rule_specs(config),
@@ -62,7 +63,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "host": os.uname().nodename,
     }
     if resume is not None and (run_dir / "results.json").exists():
-        previous = json.loads((run_dir / "results.json").read_text())["run"]
+        previous = upgrade_run(json.loads((run_dir / "results.json").read_text())["run"])
         run = {**previous, "resumed": [*previous.get("resumed", []), run["started"]]}
     config.pluginmanager.register(Recorder(run_dir, run), "collapse-recorder")
 

@@ -1,4 +1,4 @@
-"""Kernel specs, identity and Debian package metadata: parsing only, no network."""
+"""Kernel origins (--kernel values), identity and Debian package metadata: parsing only, no network."""
 
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ words = st.text(alphabet="abcdefghij-", min_size=1, max_size=8)
 def runs(draw: st.DrawFn) -> Results:
     labels = draw(st.lists(words, min_size=1, max_size=3, unique=True))
     kernels = [
-        {"name": f"{label}-{i}", "label": label, "spec": f"debian:{label}", "version": "6.1.0", "release": "6.1.0-1", "build_id": str(i)}
+        {"name": f"{label}-{i}", "label": label, "origin": f"debian:{label}", "version": "6.1.0", "release": "6.1.0-1", "build_id": str(i)}
         for i, label in enumerate(labels)
     ]
     params = draw(st.lists(words, min_size=1, max_size=5, unique=True))
@@ -69,7 +69,7 @@ def runs(draw: st.DrawFn) -> Results:
         "rule_book": "1",
         "specs": ["upstream"],
         "repeat": repeat,
-        "kernel_specs": [k["spec"] for k in kernels],
+        "kernel_origins": [k["origin"] for k in kernels],
         "rules": {"A0": "a", "A1": "b", "DOC.D3": "c"},
     }
     return Results(run=run, kernels=kernels, cases=cases)

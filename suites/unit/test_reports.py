@@ -15,14 +15,14 @@ from reports import OUT, junit, matrix, render_run
 from reports.diff import diff, render_across, render_diff
 from reports.email import render_email
 from reports.record import CaseClass, Results, ResultsError, load
-from reports.results import ResultsLog, read_log
+from reports.results import ResultsLog, fold_log, read_log
 from reports.summary import counts, exit_status, summary_line
 from vm.errors import Exit
 
 REPO = Path(__file__).resolve().parents[2]
 KERNEL_INFO = {
-    "old-1": {"name": "old-1", "label": "old", "spec": "old", "version": "6.1.0", "release": "6.1.0-1", "build_id": "1"},
-    "new-2": {"name": "new-2", "label": "new", "spec": "new", "version": "6.12.0", "release": "6.12.0-1", "build_id": "2"},
+    "old-1": {"name": "old-1", "label": "old", "origin": "old", "version": "6.1.0", "release": "6.1.0-1", "build_id": "1"},
+    "new-2": {"name": "new-2", "label": "new", "origin": "new", "version": "6.12.0", "release": "6.12.0-1", "build_id": "2"},
 }
 CLASS_OF = {"PASS": "pass", "SKIP": "skip", "ERROR": "infrastructure", "FAIL": "regression"}
 
@@ -252,7 +252,7 @@ def test_a_case_retried_after_eagain_is_marked_in_every_human_report() -> None:
 
 def test_a_killed_run_renders_from_its_log_and_header(tmp_path: Path) -> None:
     """SIGKILL or OOM leaves results.jsonl and run.json but no results.json: render still works."""
-    log = ResultsLog(tmp_path, {**DOCUMENT["run"], "kernel_specs": ["old", "new"]})  # type: ignore[dict-item]
+    log = ResultsLog(tmp_path, {**DOCUMENT["run"], "kernel_origins": ["old", "new"]})  # type: ignore[dict-item]
     for record in DOCUMENT["cases"]:  # type: ignore[attr-defined]
         log.append(record)
     log.close()
@@ -260,6 +260,35 @@ def test_a_killed_run_renders_from_its_log_and_header(tmp_path: Path) -> None:
     proc = _reports("render", tmp_path)
     assert proc.returncode == Exit.REGRESSION, proc.stderr
     assert len(load(tmp_path).cases) == 4
+
+
+def test_a_document_written_before_the_origin_rename_still_loads(tmp_path: Path) -> None:
+    """Issue 15: before 2026.12 a kernel's --kernel value was its "spec" (in results.json's kernels
+    and each case's kernel_info) and the run header listed them as "kernel_specs". Such a results.json,
+    and such a results.jsonl with its run.json, load with the same origins under the current keys; a
+    case's own "spec" (its rule spec) is untouched."""
+
+    def old(kernel: dict[str, object]) -> dict[str, object]:
+        return {("spec" if key == "origin" else key): value for key, value in kernel.items()}
+
+    old_run = {**DOCUMENT["run"], "kernel_specs": ["new", "old"]}  # type: ignore[dict-item]
+    old_cases = [{**c, "kernel_info": old(c["kernel_info"])} for c in DOCUMENT["cases"]]  # type: ignore[attr-defined]
+    (tmp_path / "results.json").write_text(
+        json.dumps({"run": old_run, "kernels": [old(k) for k in KERNEL_INFO.values()], "cases": old_cases})
+    )
+    loaded = load(tmp_path)
+    assert loaded == results(run={**DOCUMENT["run"], "kernel_origins": ["new", "old"]})  # type: ignore[dict-item]
+    assert [k["origin"] for k in loaded.kernels] == ["old", "new"] and not any("spec" in k for k in loaded.kernels)
+    assert {c.kernel_info["origin"] for c in loaded.cases} == {"old", "new"} and {c.spec for c in loaded.cases} == {"upstream"}
+    assert loaded.run["kernel_origins"] == ["new", "old"] and "kernel_specs" not in loaded.run
+    killed = tmp_path / "killed"
+    log = ResultsLog(killed, old_run)
+    for record in old_cases:
+        log.append(record)
+    log.close()
+    folded = fold_log(killed, json.loads((killed / "run.json").read_text()))
+    assert [k["origin"] for k in folded.kernels] == ["new", "old"]  # in the order of the old header's kernel_specs
+    assert "--kernel new" in render_email(folded)  # the reproduce command names the origin
 
 
 def test_a_log_line_that_is_not_a_record_is_one_line_exit_4(tmp_path: Path) -> None:
