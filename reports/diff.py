@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from reports.record import CaseClass, CaseRecord, Results
 from reports.summary import STATUS_WORDS
-from vm.errors import Exit
+from vm.errors import Exit, judged_exit
 
 CaseKey = tuple[str, str, str, int]  # spec, test, parameters, repeat
 Change = tuple[CaseKey, CaseClass, CaseClass]  # key, base class, new class
@@ -44,11 +44,7 @@ class Diff:
 
     @property
     def exit_status(self) -> Exit:
-        if any(p.regressions for p in self.pairs):
-            return Exit.REGRESSION
-        if any(p.errors for p in self.pairs):
-            return Exit.INFRASTRUCTURE
-        return Exit.CLEAN
+        return judged_exit(any(p.regressions for p in self.pairs), any(p.errors for p in self.pairs))
 
 
 def _classes(results: Results, kernel: str) -> dict[CaseKey, CaseRecord]:

@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from reports.record import WORDS, CaseClass, CaseRecord, Results, combine_repeats, worst
-from vm.errors import Exit
+from vm.errors import Exit, judged_exit
 
 CaseKey = tuple[str, str, str]  # spec, test, parameters: one case, its repeats and kernels aside
 # Marks an overview cell holding a case whose call got EAGAIN and was retried: the retry hides a
@@ -27,11 +27,7 @@ STATUS_WORDS = {Exit.REGRESSION: "REGRESSION", Exit.INFRASTRUCTURE: "ERROR", Exi
 
 def exit_status(results: Results) -> Exit:
     classes = results.classes()
-    if classes[CaseClass.REGRESSION]:
-        return Exit.REGRESSION
-    if classes[CaseClass.INFRASTRUCTURE]:
-        return Exit.INFRASTRUCTURE
-    return Exit.CLEAN
+    return judged_exit(bool(classes[CaseClass.REGRESSION]), bool(classes[CaseClass.INFRASTRUCTURE]))
 
 
 def cells(results: Results) -> dict[tuple[CaseKey, str], list[CaseRecord]]:

@@ -30,11 +30,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from vm import suite  # standard library only: importing it cannot break the 125 guarantee
+from vm.errors import Exit  # standard library only, too
 
 if TYPE_CHECKING:
     from reports.record import Results
 
 GOOD, BAD, SKIP = 0, 1, 125
+BISECT_ANSWER = {Exit.REGRESSION: BAD, Exit.INFRASTRUCTURE: SKIP, Exit.CLEAN: GOOD}  # vm.errors.judged_exit's, for git bisect run
 REPO = suite.REPO
 SUITE = suite.REPO / suite.SUITE
 PROG = "collapse-bisect"
@@ -83,6 +85,8 @@ def selected(tree: Path, select: str, specs: list[str]) -> list[str]:
     """The ids of the cases -k SELECT picks on TREE, as pytest would name them, without a kernel: the
     rule book plans each grid for the tree's version (and .config when the tree has one), and pytest's
     own -k matcher is applied to the names pytest matches (package, module, test[case id], markers)."""
+    # pytest's own -k grammar and matcher, so the pre-check can never disagree with the run it
+    # guards; they are not public API, and requirements.txt pins pytest (9.1.1) for that reason.
     from _pytest.mark import KeywordMatcher
     from _pytest.mark.expression import Expression
 

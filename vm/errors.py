@@ -19,3 +19,9 @@ class Exit(IntEnum):
     INFRASTRUCTURE = 3  # no regression, but the harness could not judge some cases (ERROR)
     USAGE = 4  # bad input: one line naming the fix (pytest's usage error)
     NO_CASES = 5  # the selection holds no case (pytest's)
+
+
+def judged_exit(regressions: bool, infrastructure: bool) -> Exit:
+    """The one precedence every command's status follows (a run, a diff, a series): a regression
+    outranks harness errors, which outrank a clean result."""
+    return Exit.REGRESSION if regressions else Exit.INFRASTRUCTURE if infrastructure else Exit.CLEAN

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from reports.diff import CaseKey, Change, case_key, diff
 from reports.record import CaseClass, CaseRecord, Results
-from vm.bisect import BAD, GOOD, SKIP
+from vm.bisect import BISECT_ANSWER
+from vm.errors import judged_exit
 
 # pytest -k accepts these characters in one word.
 K_WORD = re.compile(r"^[\w.+\-\[\]:/]+$")
@@ -26,8 +27,8 @@ class Verdict:
 
     @property
     def exit_status(self) -> int:
-        """vm.bisect's answers: a regression is definite even beside harness errors."""
-        return BAD if self.regressions else SKIP if self.unjudged else GOOD
+        """vm.bisect's answers, in the one precedence: a regression is definite even beside harness errors."""
+        return BISECT_ANSWER[judged_exit(bool(self.regressions), bool(self.unjudged))]
 
 
 def compare(base: Results, new: Results) -> Verdict:
