@@ -349,6 +349,7 @@ def summarize(params: dict[str, str], observed: dict[str, object]) -> dict[str, 
         "views": "agree" if after["views_agree"] else f"smaps {after['pmd_kb']} kB vs kpageflags {after['thp_pages']} THP pages",
         **_allocation(observed, result, after["pmd_mapped"]),
         **_persistence(observed),
+        **({"thp_disable": "kept" if observed["thp_disable_inherited"] else "dropped"} if "thp_disable_inherited" in observed else {}),
     }
 
 

@@ -28,6 +28,7 @@ def facts() -> dict[str, object]:
     from fixtures import thp
 
     return {
+        "thp_disable_kept_across_execve": THP_DISABLE_KEPT,
         "release": platform.release(),
         "proc_version": open("/proc/version").read().strip(),
         "thp": thp.read_all() if thp.available() else None,
@@ -84,6 +85,7 @@ def run_case(case: dict[str, object]) -> dict[str, object]:
 
 
 REEXEC_MARK = "COLLAPSE_AGENT_THP_DISABLED"
+THP_DISABLE_KEPT: bool | None = None  # after the re-exec: did the kernel keep the flag (rule A4.inherit)?
 
 
 def _reexec_without_khugepaged() -> None:
@@ -96,7 +98,11 @@ def _reexec_without_khugepaged() -> None:
     """
     from fixtures import syscalls as sc
 
+    global THP_DISABLE_KEPT
     if os.environ.get(REEXEC_MARK) == "1":
+        THP_DISABLE_KEPT = sc.prctl_get_thp_disable() != 0
+        if not THP_DISABLE_KEPT:  # the kernel broke A4.inherit: its cases say so; set again, carry on
+            sc.prctl_thp_disable(1)
         return
     sc.prctl_thp_disable(1)
     os.execve(sys.executable, [sys.executable, "-u", "-m", "vm.agent"], {**os.environ, REEXEC_MARK: "1"})
