@@ -351,6 +351,7 @@ def summarize(params: dict[str, str], observed: dict[str, object]) -> dict[str, 
         **_persistence(observed),
         **({"thp_disable": "kept" if observed["thp_disable_inherited"] else "dropped"} if "thp_disable_inherited" in observed else {}),
         **({"refused": result != "ok", "guards": "fault" if observed["guards_fault"] else "lost"} if "guards_fault" in observed else {}),
+        **({"same_folio": observed["same_folio"]} if "same_folio" in observed else {}),
     }
 
 

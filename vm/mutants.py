@@ -2,6 +2,10 @@
 suite on it, and report which rules killed the mutant (a case that passes on the unpatched tree
 and fails, or errors, on the mutant).
 
+Each patch names, on a `Grids:` line under its summary, the grids of the code it breaks; a mutant
+runs the cases of those grids, and the baseline the cases of every grid named. `--select` runs one
+-k expression for all instead (`--select ""`: every case).
+
     python -m vm.mutants                      # every mutant, on vm.build's linux-source-6.12 tree
     python -m vm.mutants --only 02-proposal-never-refused --tree ~/linux
 """
@@ -19,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from reports.record import CaseClass, Results, ResultsError, load
+from suites import rulebook
 from vm import build
 from vm.errors import UserError
 
@@ -43,6 +48,22 @@ class Outcome:
     @property
     def killed(self) -> bool:
         return bool(self.killed_by)
+
+
+def grids_of(patch_file: Path) -> list[str]:
+    """The grids a patch names on its `Grids:` line; UserError naming the fix if it names none or an unknown one."""
+    line = next((x for x in patch_file.read_text().splitlines()[:5] if x.startswith("Grids:")), "")
+    grids = line.removeprefix("Grids:").split()
+    known = rulebook.load().tests
+    unknown = [g for g in grids if g not in known]
+    if not grids or unknown:
+        raise UserError(f"{patch_file.name}: name the grids it breaks on a 'Grids:' line under the summary, from {sorted(known)}")
+    return grids
+
+
+def selection(grids: list[str]) -> str:
+    """The -k expression of GRIDS: each grid's test function (test_GRID[...])."""
+    return " or ".join(f"test_{grid}" for grid in grids)
 
 
 def patch(tree: Path, patch_file: Path, reverse: bool = False) -> None:
@@ -98,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--tree", type=Path, help="a configured linux-6.12 tree (default: vm.build's linux-source-6.12 tree)")
     parser.add_argument("--only", nargs="*", default=[], help="mutant names (file names without .patch)")
-    parser.add_argument("--select", default="", help="pytest -k expression limiting the cases run per mutant (default: every case)")
+    parser.add_argument("--select", default=None, help="one -k expression for the baseline and every mutant (default: each patch's Grids:)")
     parser.add_argument("--out", type=Path, default=REPO / "reports" / "out" / f"mutants-{time.strftime('%Y%m%d-%H%M%S')}", help="results")
     parser.add_argument("--cache-dir", type=Path, default=build.DEFAULT_CACHE, help="download and build cache")
     parser.add_argument("--jobs", type=int, default=build.os.cpu_count() or 1, help="make -j")
@@ -119,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             patches = [p for p in patches if p.stem in args.only]
             if len(patches) != len(set(args.only)):
                 raise UserError(f"unknown mutant in {args.only}; see {MUTANTS}")
+        selects = {p.stem: args.select if args.select is not None else selection(grids_of(p)) for p in patches}
+        baseline_select = args.select if args.select is not None else selection(sorted({g for p in patches for g in grids_of(p)}))
         reasons = tomllib.loads(SURVIVORS.read_text()) if SURVIVORS.exists() else {}
         if args.out.exists() and any(args.out.iterdir()):
             raise UserError(f"{args.out} already holds results; pass a new --out")
@@ -130,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"baseline: building {tree}", flush=True)
             build.build(tree, args.jobs)
-            base_doc, base_s = run_suite(tree, args.out / "baseline", args.select)
+            base_doc, base_s = run_suite(tree, args.out / "baseline", baseline_select)
         baseline = classes(base_doc)
         base_fail = sorted({f"{r}" for c, r, _ in baseline.values() if c in (CaseClass.REGRESSION, CaseClass.INFRASTRUCTURE)})
         base_proposal = sorted({f"{r}" for c, r, s in baseline.values() if c is CaseClass.OTHER_SPEC and s == "proposal"})
@@ -150,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                     outcome.reason = f"does not build: {err}"
                 outcome.build_s = time.monotonic() - began
                 if outcome.built:
-                    document, outcome.run_s = run_suite(tree, args.out / outcome.name, args.select)
+                    document, outcome.run_s = run_suite(tree, args.out / outcome.name, selects[outcome.name])
                     compare(baseline, classes(document), outcome)
             finally:
                 patch(tree, patch_file, reverse=True)

@@ -1,0 +1,29 @@
+"""Every mutant names the grids it breaks, and they are grids of the rule book."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vm import mutants
+from vm.errors import UserError
+
+
+@pytest.mark.parametrize("patch_file", sorted(mutants.MUTANTS.glob("*.patch")), ids=lambda p: p.stem)
+def test_each_mutant_names_known_grids(patch_file: Path) -> None:
+    assert mutants.grids_of(patch_file)
+
+
+def test_a_patch_without_grids_is_refused_with_the_fix(tmp_path: Path) -> None:
+    bare = tmp_path / "99-bare.patch"
+    bare.write_text("Mutant: nothing\n\n--- a/mm/x.c\n+++ b/mm/x.c\n")
+    with pytest.raises(UserError, match="'Grids:' line"):
+        mutants.grids_of(bare)
+    bare.write_text("Mutant: nothing\nGrids: eligibility nosuchgrid\n")
+    with pytest.raises(UserError, match="'Grids:' line"):
+        mutants.grids_of(bare)
+
+
+def test_the_selection_names_each_grids_test_function() -> None:
+    assert mutants.selection(["blocks", "holes"]) == "test_blocks or test_holes"
