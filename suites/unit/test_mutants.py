@@ -27,3 +27,11 @@ def test_a_patch_without_grids_is_refused_with_the_fix(tmp_path: Path) -> None:
 
 def test_the_selection_names_each_grids_test_function() -> None:
     assert mutants.selection(["blocks", "holes"]) == "test_blocks or test_holes"
+
+
+def test_make_mutants_fails_only_on_a_survivor_nobody_explained() -> None:
+    killed = mutants.Outcome("02", "", killed_by={"A1": ["case"]})
+    equivalent = mutants.Outcome("01", "", explained=True)
+    unbuilt = mutants.Outcome("07", "", built=False)
+    assert mutants.exit_status([killed, equivalent, unbuilt]) == 0
+    assert mutants.exit_status([killed, mutants.Outcome("31", "")]) == 1
