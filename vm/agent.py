@@ -1,7 +1,8 @@
 """Guest agent: one process per VM, takes cases as JSON lines on stdin, answers with observations.
 
 This file runs inside the guest, like fixtures/ (guest-side code). The protocol is vm/protocol.py,
-shared with the host. Every case runs between /dev/kmsg markers and with THP knobs restored afterwards.
+shared with the host. Every case runs between /dev/kmsg markers; THP knobs an earlier case changed are
+restored before it, unless it sets them itself (fixtures/thp.py).
 """
 
 from __future__ import annotations
