@@ -10,7 +10,7 @@ python -m reports diff RUN            along RUN's kernel order: last kernel pass
                                       (informational: exits 0)
 python -m reports merge RUN... --out DIR   one matrix from several runs of the same rule book
 
-The first line of stdout is a one-line summary. Exit status (vm.errors.Exit): 0 clean, 1 a kernel
+The first line of stdout is a one-line summary. Exit status (reports.exits.Exit): 0 clean, 1 a kernel
 regression, 3 infrastructure errors only, 4 bad input (one line on stderr naming the fix).
 """
 
@@ -25,12 +25,12 @@ from typing import NoReturn
 
 from reports import OUT, render_run
 from reports.diff import diff, render_across, render_diff
+from reports.exits import Exit
 from reports.matrix import render_summary
 from reports.merge import MergeError, merge
 from reports.record import Results, ResultsError, load
 from reports.results import HEADER, fold_log
 from reports.summary import exit_status
-from vm.errors import Exit
 
 
 class Parser(argparse.ArgumentParser):

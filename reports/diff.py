@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from reports.exits import Exit, judged_exit
 from reports.record import CaseClass, CaseRecord, Results
 from reports.summary import STATUS_WORDS
-from vm.errors import Exit, judged_exit
 
 CaseKey = tuple[str, str, str, int]  # spec, test, parameters, repeat
 Change = tuple[CaseKey, CaseClass, CaseClass]  # key, base class, new class

@@ -13,6 +13,7 @@ cases of a spec checked beside the first one (madv_collapse.documented.populate.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import UTC, datetime
 
@@ -29,6 +30,12 @@ STATUS = {
     CaseClass.OTHER_SPEC: "DONE",
     CaseClass.FLAKY: "DONE",  # never stored on a record; here so the map is total
 }
+
+
+def patchset_hash(diffs: list[str]) -> str:
+    """KCIDB's patchset_hash: sha256 over the newline-terminated sha256 of each patch, in order.
+    A patch is hashed as its diff, so an mbox and the same commits as a range hash alike."""
+    return hashlib.sha256("".join(hashlib.sha256(d.encode()).hexdigest() + "\n" for d in diffs).encode()).hexdigest() if diffs else ""
 
 
 def _segment(text: str) -> str:

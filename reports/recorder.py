@@ -1,5 +1,5 @@
 """pytest plugin on the controller: writes each case's record as it finishes, renders reports at the
-end, and sets the run's exit status from the stored classes (vm.errors.Exit)."""
+end, and sets the run's exit status from the stored classes (reports.exits.Exit)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from reports import render_run
+from reports.exits import Exit
 from reports.record import CaseClass, Results
 from reports.results import ResultsLog, fold_log
 from reports.summary import exit_status, summary_line
-from vm.errors import Exit
 
 RECORD_KEY = "collapse"
 

@@ -9,8 +9,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from reports.exits import Exit, judged_exit
 from reports.record import WORDS, CaseClass, CaseRecord, Results, combine_repeats, worst
-from vm.errors import Exit, judged_exit
 
 CaseKey = tuple[str, str, str]  # spec, test, parameters: one case, its repeats and kernels aside
 # Marks an overview cell holding a case whose call got EAGAIN and was retried: the retry hides a

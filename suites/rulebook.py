@@ -28,7 +28,7 @@ DEFAULT_SPECS = ("upstream", "documented")
 
 
 class Target(Protocol):
-    """What planning needs of a kernel: vm.kernels.Kernel, or a tree not yet built (vm.bisect)."""
+    """What planning needs of a kernel: vm.kernels.Kernel, or a tree not yet built (workflows.bisect)."""
 
     @property
     def name(self) -> str: ...  # unique among the run's kernels
@@ -246,7 +246,7 @@ def parse(data: dict[str, Any]) -> RuleBook:
 
 @dataclass(frozen=True)
 class UnbuiltKernel:
-    """A Target known only by its version and config: a kernel tree not built yet (vm.bisect checks
+    """A Target known only by its version and config: a kernel tree not built yet (workflows.bisect checks
     a selection before building), or a kernel in the unit tests."""
 
     name: str

@@ -9,8 +9,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from reports.exits import UserError
 from vm import vng
-from vm.errors import UserError
 from vm.kernels import Kernel
 
 PROBE_TIMEOUT_S = 60.0

@@ -18,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from vm.errors import UserError
+from reports.exits import UserError
 
 KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 # How long a resolved "newest kernel of SUITE" is trusted before the indexes are refreshed.

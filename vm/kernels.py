@@ -11,9 +11,9 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reports.exits import UserError
+from reports.kcidb import patchset_hash
 from vm import debian
-from vm.errors import UserError
-from vm.patchset import patchset_hash
 from vm.version import Version, parse_version
 
 DEFAULT_KERNELS = ("debian:bullseye", "debian:bookworm", "debian:bookworm-backports", "debian:sid")

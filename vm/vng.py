@@ -39,6 +39,11 @@ def command(kernel: Kernel, run: str, *, memory: str, accel: str, cpus: int | No
     return [*args, "--exec", run]
 
 
+def kconfig_command(fragment: Path) -> list[str]:
+    """`vng --kconfig` (run in a kernel tree): virtme-ng's minimal config plus FRAGMENT."""
+    return ["vng", "--kconfig", "--config", str(fragment)]
+
+
 def stop_group(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
     """SIGKILL the guest's whole process group (vng, QEMU, helpers): killing vng alone leaves QEMU
     running. The process must have been started with start_new_session=True."""

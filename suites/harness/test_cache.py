@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from reports.exits import UserError
 from suites import rulebook
 from vm import debian, kernels
 from vm.cache import CacheLock
-from vm.errors import UserError
-from vm.suite import command as suite_command
+from workflows.suite import command as suite_command
 
 REPO = Path(__file__).resolve().parents[2]
 CASES_PER_KERNEL = sum(len(test.grid()) for test in rulebook.load().tests.values())

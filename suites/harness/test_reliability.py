@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from suites import rulebook
-from vm.suite import command as suite_command
+from workflows.suite import command as suite_command
 
 REPO = Path(__file__).resolve().parents[2]
 KERNEL = "debian:bookworm"
@@ -145,7 +145,7 @@ def test_kernel_that_does_not_boot_errors_every_case_and_others_go_on(tmp_path: 
     errors = [c for c in cases if c["verdict"] == "ERROR"]
     assert len(errors) == 7 and all("did not boot (tried twice)" in c["message"] for c in errors)
     assert {c["class"] for c in errors} == {"infrastructure"}
-    assert proc.returncode == 3, "infrastructure errors and no regression: exit 3 (vm.errors.Exit), not 1"
+    assert proc.returncode == 3, "infrastructure errors and no regression: exit 3 (reports.exits.Exit), not 1"
     assert not no_qemu_left()
 
 

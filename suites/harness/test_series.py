@@ -1,4 +1,4 @@
-"""make series without a kernel: the build and the suite are stubbed behind vm.build's interfaces
+"""make series without a kernel: the build and the suite are stubbed behind workflows.build's interfaces
 (build, configure, suite_command), everything else is real: git worktrees under a cache, b4 on a
 local mbox, git am, the bisect within the series, the pair's reports, the reply and exit codes.
 
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from vm import basecache, build, patchset, series
-from vm.series_verdict import Blame, bisect
+from workflows import basecache, build, patchset, series
+from workflows.series_verdict import Blame, bisect
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "suites" / "unit" / "data" / "results-sample.json"
@@ -59,7 +59,7 @@ class Stubs:
         self.builds: list[tuple[Path, str]] = []  # (tree, mm/khugepaged.c when built)
         self.configured: list[Path] = []
         self.suites: list[str] = []  # -k of each suite run
-        self.ran: list[tuple[list[str], Path | None]] = []  # vm.build.run (make olddefconfig)
+        self.ran: list[tuple[list[str], Path | None]] = []  # workflows.build.run (make olddefconfig)
         self.script = tmp / "fake_suite.py"
         self.script.write_text(FAKE_SUITE)
 
@@ -176,7 +176,7 @@ def test_kcidb_checkouts_carry_the_commit_and_the_patchset_hash(linux: Path, stu
         git(linux, "diff-tree", "-p", "--binary", "--full-index", "--no-color", f"{c}^", c) + "\n"
         for c in git(linux, "rev-list", "--reverse", "main..series").split()
     ]
-    assert kcidb["checkouts"][1]["patchset_hash"] == patchset.patchset_hash(diffs)
+    assert kcidb["checkouts"][1]["patchset_hash"] == kcidb.patchset_hash(diffs)
     schema = pytest.importorskip("kcidb_io").schema
     schema.V5_3.validate(kcidb)
 
@@ -324,7 +324,7 @@ def test_a_skip_or_a_missing_case_at_a_bisect_step_is_no_evidence() -> None:
         ]
         return Results.from_json({"run": {"specs": ["upstream"]}, "kernels": [], "cases": cases})
 
-    from vm.series_verdict import still_broken
+    from workflows.series_verdict import still_broken
 
     keys = [("upstream", "ranges", str(i), 1) for i in range(5)]
     found = still_broken(run("regression", "pass", "skip", "infrastructure"), keys)

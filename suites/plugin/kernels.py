@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from reports.exits import UserError
 from suites.plugin.options import cache_dir, kernel_origins
 from vm import accel, kernels
 from vm.cache import CacheLock
-from vm.errors import UserError
 
 KERNELS = pytest.StashKey[dict[str, kernels.Kernel]]()
 

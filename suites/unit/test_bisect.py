@@ -1,4 +1,4 @@
-"""vm.bisect as `git bisect run` sees it: run from a kernel tree (never from the repo), every
+"""workflows.bisect as `git bisect run` sees it: run from a kernel tree (never from the repo), every
 start-up error 125, a -k that selects nothing refused before the build, the answer from each case's class."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from reports.record import Results
-from vm import bisect, build
-from vm.bisect import BAD, GOOD, SKIP, verdict_of
+from workflows import bisect, build
+from workflows.bisect import BAD, GOOD, SKIP, verdict_of
 
 CHEAP = "ranges and inside"  # 2 cases on 6.12: the selection the README's bisect uses
 
@@ -30,7 +30,7 @@ def tree(tmp_path: Path) -> Path:
 def run_from(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The command as git bisect runs it: from the kernel tree, with nothing of the repo on PYTHONPATH."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return subprocess.run([sys.executable, "-m", "vm.bisect", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "workflows.bisect", *args], cwd=cwd, env=env, capture_output=True, text=True)
 
 
 def test_bisect_runs_from_a_kernel_tree_not_the_repo(tree: Path) -> None:
@@ -73,10 +73,10 @@ def test_a_directory_that_is_not_a_kernel_tree_is_skipped(tmp_path: Path) -> Non
 
 
 def test_a_missing_module_is_skipped_not_bad(tree: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    import vm
+    import workflows
 
-    monkeypatch.delattr(vm, "build")
-    monkeypatch.setitem(sys.modules, "vm.build", None)  # `from vm import build` now raises ImportError
+    monkeypatch.delattr(workflows, "build")
+    monkeypatch.setitem(sys.modules, "workflows.build", None)  # `from workflows import build` now raises ImportError
     assert bisect.main(["--tree", str(tree), "-k", CHEAP]) == SKIP
     assert "cannot import the suite" in capsys.readouterr().err
 
@@ -90,7 +90,7 @@ def test_a_tree_that_does_not_build_is_skipped(tree: Path) -> None:
 
 @pytest.fixture
 def no_build(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Stubs for vm.build: the steps that ran, and no kernel built."""
+    """Stubs for workflows.build: the steps that ran, and no kernel built."""
     steps: list[str] = []
     monkeypatch.setattr(build, "configure", lambda tree: steps.append("configure"))
     monkeypatch.setattr(build, "build", lambda tree, jobs: steps.append("build"))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from reports.exits import UserError
 from vm import debian, kernels
-from vm.errors import UserError
 
 BANNER = "6.1.0-56-amd64 (debian-kernel@lists.debian.org) #1 SMP PREEMPT_DYNAMIC Debian 6.1.192-2 (2026-11-16)"
 

@@ -1,5 +1,5 @@
 """KTAP v1 output (reports/ktap.py), checked with the kernel's own parser: tools/testing/kunit/kunit_parser.py
-of Debian's linux-source-6.12, the tree `make kernel` builds, from vm.build.fetch_source: a 150 MB
+of Debian's linux-source-6.12, the tree `make kernel` builds, from workflows.build.fetch_source: a 150 MB
 download and 20-40 s to unpack (1.8 GB) the first time, 0.04 s once cached under $COLLAPSE_CACHE.
 
 Each document must parse without an error, with the counts per status that the records' classes give
@@ -23,9 +23,9 @@ from types import ModuleType
 import pytest
 
 from reports import ktap
+from reports.exits import UserError
 from reports.record import CaseClass, CaseRecord, Results, Verdict, load
-from vm.build import DEFAULT_CACHE, fetch_source
-from vm.errors import UserError
+from workflows.build import DEFAULT_CACHE, fetch_source
 
 SAMPLE = Path(__file__).with_name("data") / "results-sample.json"
 SOURCE = ("linux-source-6.12", "bookworm-backports")  # the package and suite `make kernel` uses

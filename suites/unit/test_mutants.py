@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from vm import mutants
-from vm.errors import UserError
+from reports.exits import UserError
+from workflows import mutants
 
 
 @pytest.mark.parametrize("patch_file", sorted(mutants.MUTANTS.glob("*.patch")), ids=lambda p: p.stem)

@@ -14,10 +14,10 @@ import pytest
 from reports import OUT, junit, matrix, render_run
 from reports.diff import diff, render_across, render_diff
 from reports.email import render_email
+from reports.exits import Exit
 from reports.record import CaseClass, Results, ResultsError, load
 from reports.results import ResultsLog, fold_log, read_log
 from reports.summary import counts, exit_status, summary_line
-from vm.errors import Exit
 
 REPO = Path(__file__).resolve().parents[2]
 KERNEL_INFO = {

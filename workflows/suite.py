@@ -1,4 +1,4 @@
-"""The one way to run the suite in a child process (vm.mutants, vm.bisect, vm.series, the bench and
+"""The one way to run the suite in a child process (workflows.mutants, workflows.bisect, workflows.series, the bench and
 the harness's own tests): the pytest command line, built from typed arguments."""
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from reports.record import CaseRecord, Results, Verdict, load
-from vm import suite
+from workflows import suite
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -47,7 +47,7 @@ def tree_rss(root: int) -> int:
 
 
 def run_pytest(command: list[str]) -> tuple[float, int, int]:
-    """(wall seconds, peak tree RSS in bytes, exit status) of one suite run (vm.suite.command)."""
+    """(wall seconds, peak tree RSS in bytes, exit status) of one suite run (workflows.suite.command)."""
     print("$", " ".join(command), flush=True)
     started = time.monotonic()
     proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL)
@@ -97,7 +97,7 @@ def kernel_figures(document: Results) -> list[dict[str, object]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reports.bench", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m workflows.bench", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--kernel", action="append", default=[], help="kernels to run (default: the suite's default set)")
     parser.add_argument("-n", "--workers", default="auto", help="xdist workers")
     parser.add_argument("--subset", type=int, default=3, help="cases rerun with one VM per case")

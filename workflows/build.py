@@ -1,8 +1,8 @@
 """Build a test kernel: fetch Debian's linux-source package (cached like the kernels), configure a tree
 with virtme-ng's kconfig plus the rule book's fragment, and build it for `--kernel TREE`.
 
-    python -m vm.build                 # Debian's linux-source-6.12 into the cache, configured and built
-    python -m vm.build --src TREE      # configure (if needed) and build an existing tree
+    python -m workflows.build                 # Debian's linux-source-6.12 into the cache, configured and built
+    python -m workflows.build --src TREE      # configure (if needed) and build an existing tree
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from vm import debian, suite, vng
+from reports.exits import UserError
+from vm import debian, vng
 from vm.cache import default_cache
-from vm.errors import UserError
 from vm.kernels import parse_config
+from workflows import suite
 
 DEFAULT_PACKAGE, DEFAULT_SUITE = "linux-source-6.12", "bookworm-backports"
 FRAGMENT = Path(__file__).resolve().parent / "kconfig" / "collapse.config"
@@ -63,13 +64,13 @@ def working_tree(cache: Path, pristine: Path) -> Path:
 
 def configure(tree: Path) -> None:
     """virtme-ng's minimal config plus FRAGMENT; every requested option must come out as asked."""
-    run(["vng", "--kconfig", "--config", str(FRAGMENT)], cwd=tree)
+    run(vng.kconfig_command(FRAGMENT), cwd=tree)
     missing = unmet(parse_config((tree / ".config").read_text()), parse_config(FRAGMENT.read_text()))
     hard = [m for m in missing if m.split("=")[0] not in OPTIONAL]
     if hard:
         raise UserError(f"{tree}: the kernel config did not take {', '.join(hard)}; check their dependencies in that tree")
     for soft in missing:
-        print(f"vm.build: {soft} not offered by this tree (optional)", file=sys.stderr)
+        print(f"workflows.build: {soft} not offered by this tree (optional)", file=sys.stderr)
 
 
 def unmet(config: dict[str, str], wanted: dict[str, str]) -> list[str]:
@@ -87,7 +88,7 @@ def build(tree: Path, jobs: int) -> Path:
 
 
 def suite_command(tree: Path, run_dir: Path, specs: list[str] | tuple[str, ...], select: str = "") -> list[str]:
-    """The pytest command that runs the suite on a built TREE (vm.mutants, vm.bisect, vm.series)."""
+    """The pytest command that runs the suite on a built TREE (workflows.mutants, workflows.bisect, workflows.series)."""
     return suite.command([tree], run_dir, specs, select, options=["-q"])
 
 
@@ -100,7 +101,9 @@ def run(command: list[str], cwd: Path | None = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vm.build", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m workflows.build", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--src", type=Path, help="an existing kernel tree to configure and build (default: Debian's source package)")
     parser.add_argument("--package", default=DEFAULT_PACKAGE, help="Debian source package to fetch when --src is not given")
     parser.add_argument("--suite", default=DEFAULT_SUITE, help="Debian suite to fetch it from")
@@ -119,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             configure(tree)
         build(tree, args.jobs)
     except UserError as err:
-        print(f"vm.build: error: {err}", file=sys.stderr)
+        print(f"workflows.build: error: {err}", file=sys.stderr)
         return 2
     print(tree)
     return 0

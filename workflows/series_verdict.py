@@ -9,9 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from reports.diff import CaseKey, Change, case_key, diff
+from reports.exits import judged_exit
 from reports.record import CaseClass, CaseRecord, Results
-from vm.bisect import BISECT_ANSWER
-from vm.errors import judged_exit
+from workflows.bisect import BISECT_ANSWER
 
 # pytest -k accepts these characters in one word.
 K_WORD = re.compile(r"^[\w.+\-\[\]:/]+$")
@@ -27,7 +27,7 @@ class Verdict:
 
     @property
     def exit_status(self) -> int:
-        """vm.bisect's answers, in the one precedence: a regression is definite even beside harness errors."""
+        """workflows.bisect's answers, in the one precedence: a regression is definite even beside harness errors."""
         return BISECT_ANSWER[judged_exit(bool(self.regressions), bool(self.unjudged))]
 
 
@@ -50,7 +50,7 @@ def compare(base: Results, new: Results) -> Verdict:
 
 def still_broken(step: Results, keys: list[CaseKey]) -> dict[CaseKey, bool | None]:
     """Per regressed case, on one tested patch: True (a regression), False (it passed), None (not
-    judged: an ERROR, a SKIP, a missing case: no evidence either way, as for vm.bisect)."""
+    judged: an ERROR, a SKIP, a missing case: no evidence either way, as for workflows.bisect)."""
     classes = {case_key(c): c.case_class for c in step.cases}
     found: dict[CaseKey, bool | None] = {}
     for key in keys:

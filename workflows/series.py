@@ -2,15 +2,15 @@
 the first patch behind each regression, and a reply ready for the list.
 
     make series TREE=~/linux SERIES=<message-id | mbox file | git range A..B> [BASE=<ref>] [ARGS=...]
-    python -m vm.series --tree ~/linux --series 20261126120000.1-1-dev@example.org
-    python -m vm.series --tree ~/linux --series v6.12..my-branch -k "ranges and inside"
+    python -m workflows.series --tree ~/linux --series 20261126120000.1-1-dev@example.org
+    python -m workflows.series --tree ~/linux --series v6.12..my-branch -k "ranges and inside"
 
 The base is --base, else the series' base-commit: trailer (a range's start), else TREE's HEAD. The
 user's checkout is never touched (only its .git/worktrees lists the cache's worktrees): the base is
 built once per (base commit, config) in a git worktree under the cache, and each series is built
-incrementally in a second one, a copy of the built base (vm/basecache.py).
+incrementally in a second one, a copy of the built base (workflows/basecache.py).
 
-Exit status, as vm.bisect: 0 no regression, 1 a regression (the reply names the first bad patch),
+Exit status, as workflows.bisect: 0 no regression, 1 a regression (the reply names the first bad patch),
 125 could not tell (the series does not apply, a build fails, the harness could not judge a case,
 bad input). Everything lands in --out: base/ and series/ (one suite run each), patch-N/ (the bisect
 steps), the pair's reports (matrix.txt, report.html, junit-*.xml, kcidb.json, ...), reply.txt and
@@ -33,15 +33,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
+from reports import kcidb
 from reports.diff import CaseKey, case_name
+from reports.exits import UserError
 from reports.record import Results, ResultsError, load
 from suites.rulebook import DEFAULT_SPECS
-from vm import basecache, build, patchset, suite
-from vm.bisect import SKIP
-from vm.errors import UserError
-from vm.patchset import git
-from vm.series_report import Context, render_reply, write_pair
-from vm.series_verdict import Blame, bisect, compare, selection, still_broken
+from workflows import basecache, build, patchset, suite
+from workflows.bisect import SKIP
+from workflows.patchset import git
+from workflows.series_report import Context, render_reply, write_pair
+from workflows.series_verdict import Blame, bisect, compare, selection, still_broken
 
 REPO = suite.REPO
 PROG = "make series"
@@ -76,7 +77,7 @@ def say(text: str) -> None:
 
 
 def run_suite(tree: Path, run_dir: Path, specs: list[str], select: str, verbose: bool) -> Results:
-    """The suite on a built TREE (vm.build.suite_command); its results."""
+    """The suite on a built TREE (workflows.build.suite_command); its results."""
     command = build.suite_command(tree, run_dir, specs, select)
     subprocess.run(command, cwd=REPO, stdout=sys.stderr if verbose else subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
@@ -140,7 +141,7 @@ def validate(args: argparse.Namespace, clock: Clock) -> int:
 
         blame = bisect(n, keys, observe) if keys else {}
         diffs = [git(trees.patched, "diff-tree", "-p", "--binary", "--full-index", "--no-color", f"{c}^", c, raw=True) for c in commits]
-        pair = write_pair(out, (out / "base", out / "series"), base, patchset.patchset_hash(diffs))
+        pair = write_pair(out, (out / "base", out / "series"), base, kcidb.patchset_hash(diffs))
     subject = git(tree, "log", "-1", "--format=%s", base)
     command = reproduce(tree, series.source, base, narrowed, args.spec)
     ctx = Context(series, base, subject, (pair.kernels[0], pair.kernels[-1]), list(args.spec), command)
@@ -186,12 +187,12 @@ def _first_bad(blame: Blame | None, n: int) -> str:
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        # argparse would exit 2; bad input is "could not tell" here, as in vm.bisect.
-        self.exit(SKIP, f"{PROG}: error: {message} (see python -m vm.series --help)\n")
+        # argparse would exit 2; bad input is "could not tell" here, as in workflows.bisect.
+        self.exit(SKIP, f"{PROG}: error: {message} (see python -m workflows.series --help)\n")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = Parser(prog="python -m vm.series", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="python -m workflows.series", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tree", required=True, help="the user's kernel tree (a git repository); its checkout is never modified")
     parser.add_argument("--series", required=True, help="a lore message-id, an mbox file, or a git range A..B of TREE")
     parser.add_argument("--base", default="", help="base ref (default: the base-commit: trailer, a range's start, else HEAD)")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import email.header
 import email.message
 import email.utils
-import hashlib
 import mailbox
 import os
 import re
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from vm.errors import UserError
+from reports.exits import UserError
 
 # A lore fetch without network must end, never hang: b4 is given this long.
 B4_TIMEOUT_S = 120
@@ -179,12 +178,6 @@ def check_applies(tree: Path, base: str, series: Series, workdir: Path) -> None:
 def does_not_apply(name: str, base: str, stderr: str) -> UserError:
     why = next((line.removeprefix("error: ").strip() for line in stderr.splitlines() if line.startswith("error:")), "")
     return UserError(f"{name} does not apply to {base[:12]} ({why}); pass BASE= the tree it was made on")
-
-
-def patchset_hash(diffs: list[str]) -> str:
-    """KCIDB's patchset_hash: sha256 over the newline-terminated sha256 of each patch, in order.
-    A patch is hashed as its diff, so an mbox and the same commits as a range hash alike."""
-    return hashlib.sha256("".join(hashlib.sha256(d.encode()).hexdigest() + "\n" for d in diffs).encode()).hexdigest() if diffs else ""
 
 
 def git(tree: Path, *args: str, what: str = "", raw: bool = False) -> str:

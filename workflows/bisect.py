@@ -5,7 +5,7 @@
     git bisect run /path/to/collapse-conformance/.tox/matrix/bin/collapse-bisect -k "ranges and inside"
 
 `collapse-bisect` is installed in every tox env of the project (an editable install, see
-pyproject.toml); `.../.tox/matrix/bin/python -m vm.bisect` is the same command, from any directory.
+pyproject.toml); `.../.tox/matrix/bin/python -m workflows.bisect` is the same command, from any directory.
 Check a selection first with `collapse-bisect --list -k ...`: it needs no built kernel.
 
 Exit status, as git bisect wants it, from each case's stored class: 1 (bad) when a case is a
@@ -29,14 +29,14 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from vm import suite  # standard library only: importing it cannot break the 125 guarantee
-from vm.errors import Exit  # standard library only, too
+from reports.exits import Exit  # standard library only, too
+from workflows import suite  # standard library only: importing it cannot break the 125 guarantee
 
 if TYPE_CHECKING:
     from reports.record import Results
 
 GOOD, BAD, SKIP = 0, 1, 125
-BISECT_ANSWER = {Exit.REGRESSION: BAD, Exit.INFRASTRUCTURE: SKIP, Exit.CLEAN: GOOD}  # vm.errors.judged_exit's, for git bisect run
+BISECT_ANSWER = {Exit.REGRESSION: BAD, Exit.INFRASTRUCTURE: SKIP, Exit.CLEAN: GOOD}  # reports.exits.judged_exit's, for git bisect run
 REPO = suite.REPO
 SUITE = suite.REPO / suite.SUITE
 PROG = "collapse-bisect"
@@ -125,8 +125,8 @@ def selected(tree: Path, select: str, specs: list[str]) -> list[str]:
 
 def run(args: argparse.Namespace) -> tuple[int, str]:
     try:
-        from vm import build  # here, not at the top: a broken install must still exit 125
-        from vm.errors import UserError
+        from reports.exits import UserError
+        from workflows import build  # here, not at the top: a broken install must still exit 125
     except ImportError as err:
         raise StartupError(f"cannot import the suite ({err}); run {PROG} from the project's tox env (make matrix creates it)") from None
     if not SUITE.exists():

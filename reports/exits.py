@@ -11,7 +11,7 @@ class UserError(Exception):
 
 class Exit(IntEnum):
     """One map for the suite (pytest) and every command; 2, 4 and 5 are pytest's own meanings.
-    vm.bisect and vm.series answer git bisect's protocol instead (0 good, 1 bad, 125 cannot tell)."""
+    workflows.bisect and workflows.series answer git bisect's protocol instead (0 good, 1 bad, 125 cannot tell)."""
 
     CLEAN = 0  # every case judged: no regression, no infrastructure error
     REGRESSION = 1  # a kernel broke an agreed rule (a FAIL of the fully checked spec)

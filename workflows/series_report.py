@@ -17,8 +17,8 @@ from reports.merge import merge
 from reports.record import Results, load
 from reports.results import fold_log
 from suites import rulebook
-from vm.patchset import Patch, Series
-from vm.series_verdict import Blame, Verdict
+from workflows.patchset import Patch, Series
+from workflows.series_verdict import Blame, Verdict
 
 LABELS = ("base", "series")  # the pair's kernel columns (both trees report the same release)
 

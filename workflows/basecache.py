@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from vm import build
-from vm.errors import UserError
-from vm.patchset import Patch, does_not_apply, git
+from reports.exits import UserError
+from workflows import build
+from workflows.patchset import Patch, does_not_apply, git
 
 IDENTITY = ["-c", "user.name=collapse-conformance", "-c", "user.email=collapse-conformance@localhost"]
 
@@ -52,7 +52,7 @@ class Trees:
 
 
 def config_of(user_tree: Path) -> tuple[str, bytes | None]:
-    """The config key: TREE's own .config, or (without one) vm.build's fragment, which configure() applies."""
+    """The config key: TREE's own .config, or (without one) workflows.build's fragment, which configure() applies."""
     own = user_tree / ".config"
     if own.exists():
         data = own.read_bytes()

@@ -6,8 +6,8 @@ Each patch names, on a `Grids:` line under its summary, the grids of the code it
 runs the cases of those grids, and the baseline the cases of every grid named. `--select` runs one
 -k expression for all instead (`--select ""`: every case).
 
-    python -m vm.mutants                      # every mutant, on vm.build's linux-source-6.12 tree
-    python -m vm.mutants --only 02-proposal-never-refused --tree ~/linux
+    python -m workflows.mutants                      # every mutant, on workflows.build's linux-source-6.12 tree
+    python -m workflows.mutants --only 02-proposal-never-refused --tree ~/linux
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from reports.exits import UserError
 from reports.record import CaseClass, Results, ResultsError, load
 from suites import rulebook
-from vm import build
-from vm.errors import UserError
+from workflows import build
 
 REPO = Path(__file__).resolve().parent.parent
 MUTANTS = REPO / "suites" / "mutants"
@@ -116,9 +116,9 @@ def compare(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m vm.mutants", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        prog="python -m workflows.mutants", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--tree", type=Path, help="a configured linux-6.12 tree (default: vm.build's linux-source-6.12 tree)")
+    parser.add_argument("--tree", type=Path, help="a configured linux-6.12 tree (default: workflows.build's linux-source-6.12 tree)")
     parser.add_argument("--only", nargs="*", default=[], help="mutant names (file names without .patch)")
     parser.add_argument("--select", default=None, help="one -k expression for the baseline and every mutant (default: each patch's Grids:)")
     parser.add_argument("--out", type=Path, default=REPO / "reports" / "out" / f"mutants-{time.strftime('%Y%m%d-%H%M%S')}", help="results")
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             print(line(outcome), flush=True)
         build.build(tree, args.jobs)  # leave the tree built as it was
     except (UserError, ResultsError) as err:
-        print(f"vm.mutants: error: {err}", file=sys.stderr)
+        print(f"workflows.mutants: error: {err}", file=sys.stderr)
         return 2
     killed = sum(o.killed for o in outcomes)
     built = sum(o.built for o in outcomes)
