@@ -26,6 +26,7 @@ class Exit(IntEnum):
     NO_CASES = 5  # the selection holds no case (pytest's)
     INCOMPLETE = 6  # no regression, but the run did not finish: kernels, cases or records are missing
     NOTHING_COMPARED = 7  # a diff found no kernel pair to compare
+    CLOSED_PIPE = 141  # stdout was closed early (`| head -1`): as a shell command killed by SIGPIPE
 
 
 def judged_exit(regressions: bool, infrastructure: bool, incomplete: bool = False) -> Exit:
@@ -50,15 +51,15 @@ class Parser(argparse.ArgumentParser):
 
 
 def run_command(main: Callable[[], int]) -> NoReturn:
-    """Every console entry point's last line: MAIN's status; a closed stdout (`| head -1`) is not a
-    traceback and not a regression, and Ctrl-C is the map's INTERRUPTED."""
+    """Every console entry point's last line: MAIN's status. A closed stdout (`| head -1`) is neither
+    a traceback nor a verdict (the status was not all printed), and Ctrl-C is the map's INTERRUPTED."""
     try:
         status = main()
         sys.stdout.flush()
     except BrokenPipeError:
         # Python flushes stdout again at exit; point it at /dev/null so that flush cannot raise.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        status = Exit.CLEAN
+        status = Exit.CLOSED_PIPE
     except KeyboardInterrupt:
         status = Exit.INTERRUPTED
     sys.exit(status)
