@@ -202,43 +202,67 @@ def parse(data: dict[str, Any]) -> RuleBook:
         )
         for name, body in data["test"].items()
     }
-    rules = []
-    for raw in data["rule"]:
-        keys = {"id", "test", "group", "statement", "source", "versions", "bounds", "when", "config", "expect", "specs", "skip"}
-        unknown = set(raw) - keys
-        if unknown:
-            raise ValueError(f"rule {raw.get('id')}: unknown keys {sorted(unknown)}")
-        if raw["test"] not in tests:
-            raise ValueError(f"rule {raw['id']}: unknown test {raw['test']!r}")
-        dims = tests[raw["test"]].dimensions
-        when = {dim: tuple(values) for dim, values in raw.get("when", {}).items()}
-        for dim, values in when.items():
-            if dim not in dims or not set(values) <= set(dims[dim]):
-                raise ValueError(f"rule {raw['id']}: 'when' names {dim}={values}, not in test {raw['test']}")
-        if not set(raw.get("specs", SPECS)) <= set(SPECS):
-            raise ValueError(f"rule {raw['id']}: unknown spec in {raw['specs']}; specs are {', '.join(SPECS)}")
-        config = dict(raw.get("config", {}))
-        if any(value not in ("y", "n") for value in config.values()):
-            raise ValueError(f"rule {raw['id']}: 'config' values are y or n, got {config}")
-        if ("expect" in raw) == ("skip" in raw):
-            raise ValueError(f"rule {raw['id']}: needs exactly one of 'expect' or 'skip'")
-        rules.append(
-            Rule(
-                id=raw["id"],
-                test=raw["test"],
-                group=raw["group"],
-                statement=raw["statement"],
-                source=raw["source"],
-                versions=VersionRange(raw.get("versions", "")),
-                when=when,
-                expect=raw.get("expect", {}),
-                specs=tuple(raw.get("specs", SPECS)),
-                skip=raw.get("skip"),
-                bounds=parse_bounds(raw["id"], raw.get("versions", ""), raw.get("bounds", {}), changes),
-                config=config,
-            )
-        )
+    every = data.get("every_test", {}).get("rule", [])
+    rules = [parse_rule(raw, tests, changes) for raw in with_every_test_rules(data["rule"], every, tests)]
     return RuleBook(version=data["version"], invariants=data["invariants"], tests=tests, rules=tuple(rules), changes=changes)
+
+
+RULE_KEYS = frozenset({"id", "test", "group", "statement", "source", "versions", "bounds", "when", "config", "expect", "specs", "skip"})
+
+
+def with_every_test_rules(rules: list[dict[str, Any]], every: list[dict[str, Any]], tests: dict[str, TestDef]) -> list[dict[str, Any]]:
+    """RULES in file order, with a copy of each rule of EVERY ([[every_test.rule]]) for each test put
+    just before that test's first rule, unless the test has a rule of that id itself."""
+    for raw in every:
+        if "test" in raw or "when" in raw:
+            raise ValueError(f"every_test rule {raw.get('id')}: names no test and no 'when' (it holds for every grid)")
+    own: dict[str, set[str]] = {test: set() for test in tests}
+    for raw in rules:
+        own.setdefault(raw.get("test", ""), set()).add(raw.get("id", ""))
+    merged: list[dict[str, Any]] = []
+    started: set[str] = set()
+    for raw in rules:
+        test = raw.get("test", "")
+        if test in tests and test not in started:
+            started.add(test)
+            merged += [{**default, "test": test} for default in every if default["id"] not in own[test]]
+        merged.append(raw)
+    merged += [{**default, "test": test} for test in tests if test not in started for default in every]
+    return merged
+
+
+def parse_rule(raw: dict[str, Any], tests: dict[str, TestDef], changes: dict[str, Change]) -> Rule:
+    unknown = set(raw) - RULE_KEYS
+    if unknown:
+        raise ValueError(f"rule {raw.get('id')}: unknown keys {sorted(unknown)}")
+    if raw["test"] not in tests:
+        raise ValueError(f"rule {raw['id']}: unknown test {raw['test']!r}")
+    dims = tests[raw["test"]].dimensions
+    when = {dim: tuple(values) for dim, values in raw.get("when", {}).items()}
+    for dim, values in when.items():
+        if dim not in dims or not set(values) <= set(dims[dim]):
+            raise ValueError(f"rule {raw['id']}: 'when' names {dim}={values}, not in test {raw['test']}")
+    if not set(raw.get("specs", SPECS)) <= set(SPECS):
+        raise ValueError(f"rule {raw['id']}: unknown spec in {raw['specs']}; specs are {', '.join(SPECS)}")
+    config = dict(raw.get("config", {}))
+    if any(value not in ("y", "n") for value in config.values()):
+        raise ValueError(f"rule {raw['id']}: 'config' values are y or n, got {config}")
+    if ("expect" in raw) == ("skip" in raw):
+        raise ValueError(f"rule {raw['id']}: needs exactly one of 'expect' or 'skip'")
+    return Rule(
+        id=raw["id"],
+        test=raw["test"],
+        group=raw["group"],
+        statement=raw["statement"],
+        source=raw["source"],
+        versions=VersionRange(raw.get("versions", "")),
+        when=when,
+        expect=raw.get("expect", {}),
+        specs=tuple(raw.get("specs", SPECS)),
+        skip=raw.get("skip"),
+        bounds=parse_bounds(raw["id"], raw.get("versions", ""), raw.get("bounds", {}), changes),
+        config=config,
+    )
 
 
 # ------------------------------------------------------------------ cases

@@ -316,3 +316,36 @@ def test_c7_wp_depends_on_which_half_is_written(populate: str, version: tuple[in
     params = {"memory": "anon", "mode": "madvise", "uffd": "wp", "populate": populate, "caller": "madvise"}
     decided = BOOK.decide("uffd", params, version, "upstream")
     assert decided is not None and (decided.id, decided.expect["result"]) == (rule, result)
+
+
+# ------------------------------------------------------------------ rules of every test ([[every_test.rule]])
+
+
+def two_test_book(every: dict[str, Any]) -> dict[str, Any]:
+    """Two tests, the first with a rule of its own named like the rule of every test, the second without."""
+    rule = {"group": "g", "statement": "s", "source": "s", "expect": {"result": "ok"}}
+    grid = {"description": "d", "dimensions": {"memory": ["anon"]}}
+    return {
+        "version": "0",
+        "invariants": {},
+        "test": {"t": grid, "u": grid, "v": grid},
+        "every_test": {"rule": [every]},
+        "rule": [{**rule, "id": "X", "test": "t"}, {**rule, "id": "Y", "test": "t"}, {**rule, "id": "Y", "test": "u"}],
+    }
+
+
+def test_a_rule_of_every_test_leads_each_test_that_has_none_of_its_own() -> None:
+    book = rulebook.parse(two_test_book({"id": "X", "group": "g", "statement": "s", "source": "s", "skip": "why"}))
+    assert [(rule.test, rule.id, rule.skip) for rule in book.rules] == [
+        ("t", "X", None),
+        ("t", "Y", None),
+        ("u", "X", "why"),
+        ("u", "Y", None),
+        ("v", "X", "why"),
+    ]
+
+
+@pytest.mark.parametrize("extra", [{"test": "t"}, {"when": {"memory": ["anon"]}}])
+def test_a_rule_of_every_test_names_no_test_and_no_when(extra: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match="every_test rule X"):
+        rulebook.parse(two_test_book({"id": "X", "group": "g", "statement": "s", "source": "s", "skip": "why", **extra}))
