@@ -102,14 +102,6 @@ def test_judge_catches_vma_flag_changes_and_odd_return_values() -> None:
     assert fields == {"result", "vmflags"}
 
 
-def test_readme_shows_the_current_rule_table() -> None:
-    readme = rulebook.README.read_text()
-    assert rulebook.TABLE_BEGIN in readme, "README lost its rule-table markers"
-    assert rulebook.readme_with_table(readme, rulebook.markdown_table(BOOK)) == readme, (
-        "README's rule table is stale: python -m suites.rulebook --update-readme"
-    )
-
-
 # ------------------------------------------------------------------ version bounds and their sources
 
 
