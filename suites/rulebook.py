@@ -8,13 +8,14 @@ from __future__ import annotations
 import itertools
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from fixtures.observation import CallOutcome, Evidence, Observation
 from vm.version import Version, parse_version
 
 EMPTY: Mapping[str, str] = MappingProxyType({})  # no kernel config known
@@ -341,58 +342,55 @@ def plan(book: RuleBook, test: str, kernel: Target, spec: str, beside: str | Non
 # ------------------------------------------------------------------ judging
 
 
-def observed_result(caller: str, call: dict[str, object], length: int) -> str:
+def observed_result(caller: str, call: CallOutcome, length: int) -> str:
     """'ok', an errno name, or 'ret=N' for a success value the rules never expect."""
-    ret = int(call["ret"])  # type: ignore[arg-type]
-    if ret == -1:
-        return str(call["errno"])
-    if (caller == "madvise" and ret == 0) or (caller != "madvise" and ret == length):
+    if call.ret == -1:
+        return str(call.errno)
+    if (caller == "madvise" and call.ret == 0) or (caller != "madvise" and call.ret == length):
         return "ok"
-    return f"ret={ret}"
+    return f"ret={call.ret}"
 
 
-def vmflags_change(before: list[str], after: list[str]) -> str:
+def vmflags_change(before: Sequence[str], after: Sequence[str]) -> str:
     """'unchanged', or the flags added and removed, e.g. '+hg' or '+nh -hg'."""
     added = [f"+{f}" for f in after if f not in before]
     removed = [f"-{f}" for f in before if f not in after]
     return " ".join(added + removed) or "unchanged"
 
 
-def summarize(params: dict[str, str], observed: dict[str, object]) -> dict[str, object]:
+def summarize(observed: Observation) -> dict[str, object]:
     """The observation reduced to the quantities the rules speak of."""
-    before: dict[str, object] = observed["before"]  # type: ignore[assignment]
-    after: dict[str, object] = observed["after"]  # type: ignore[assignment]
-    caller = str(observed.get("caller", params.get("caller")))
-    result = observed_result(caller, observed["call"], int(observed["length"]))  # type: ignore[arg-type]
+    before, after, evidence = observed.before, observed.after, observed.evidence
+    result = observed_result(observed.caller, observed.call, observed.length)
     return {
         "result": result,
-        "pmd_mapped": after["pmd_mapped"],
-        "blocks": after.get("blocks", "1" if after["pmd_mapped"] else "0"),
-        "data": "intact" if observed["data_intact"] else "corrupted",
-        "vmflags": vmflags_change(before["vmflags"], after["vmflags"]),  # type: ignore[arg-type]
-        "views": "agree" if after["views_agree"] else f"smaps {after['pmd_kb']} kB vs kpageflags {after['thp_pages']} THP pages",
-        **_allocation(observed, result, after["pmd_mapped"]),
-        **_persistence(observed),
-        **({"thp_disable": "kept" if observed["thp_disable_inherited"] else "dropped"} if "thp_disable_inherited" in observed else {}),
-        **({"refused": result != "ok", "guards": "fault" if observed["guards_fault"] else "lost"} if "guards_fault" in observed else {}),
-        **({"same_folio": observed["same_folio"]} if "same_folio" in observed else {}),
+        "pmd_mapped": after.pmd_mapped,
+        "blocks": after.blocks,
+        "data": "intact" if observed.data_intact else "corrupted",
+        "vmflags": vmflags_change(before.vmflags, after.vmflags),
+        "views": "agree" if after.views_agree else f"smaps {after.pmd_kb} kB vs kpageflags {after.thp_pages} THP pages",
+        **_allocation(observed, result),
+        **_persistence(evidence),
+        **({"thp_disable": "kept" if evidence.thp_disable_inherited else "dropped"} if evidence.thp_disable_inherited is not None else {}),
+        **(
+            {"refused": result != "ok", "guards": "fault" if evidence.guards_fault else "lost"} if evidence.guards_fault is not None else {}
+        ),
+        **({"same_folio": evidence.same_folio} if evidence.same_folio is not None else {}),
     }
 
 
-def _allocation(observed: dict[str, object], result: str, pmd_mapped: object) -> dict[str, object]:
+def _allocation(observed: Observation, result: str) -> dict[str, object]:
     """No free 2 MiB block (E2): what the call got, whether its task entered direct compaction or
     reclaim (taskstats) and vmstat counted a stall, and whether the prober's faults did."""
-    if "pressure" not in observed:
+    pressure = observed.evidence.pressure
+    if pressure is None:
         return {}
-    pressure: dict[str, object] = observed["pressure"]  # type: ignore[assignment]
-    delays: dict[str, int] = observed["call"].get("delays", {})  # type: ignore[union-attr]
-    vmstat: dict[str, int] = observed.get("vmstat", {})  # type: ignore[assignment]
-    fault_delays: dict[str, int] = pressure.get("fault_delays", {})  # type: ignore[assignment]
+    vmstat = observed.vmstat
     return {
-        "outcome": allocation_outcome(result, bool(pmd_mapped)),
-        "fault_thp": pressure["fault_thp"],
-        "caller_stalled": stalled(delays),
-        "fault_stalled": stalled(fault_delays),
+        "outcome": allocation_outcome(result, observed.after.pmd_mapped),
+        "fault_thp": pressure.fault_thp,
+        "caller_stalled": stalled(observed.call.delays or {}),
+        "fault_stalled": stalled(pressure.fault_delays),
         "stalls_counted": vmstat.get("compact_stall", 0) + vmstat.get("allocstall", 0) > 0,
     }
 
@@ -404,18 +402,18 @@ def allocation_outcome(result: str, pmd_mapped: bool) -> str:
     return f"{result}, {'THP' if pmd_mapped else 'no THP'}"
 
 
-def stalled(delays: dict[str, int]) -> object:
+def stalled(delays: Mapping[str, int]) -> bool | str:
     """Did the task enter direct compaction or reclaim: taskstats compact (v11+) and freepages counts."""
     if "compact_count" not in delays:
         return "unknown (taskstats has no compact fields)"
     return delays["compact_count"] + delays["freepages_count"] > 0
 
 
-def _persistence(observed: dict[str, object]) -> dict[str, object]:
-    if "persistence" not in observed:
+def _persistence(evidence: Evidence) -> dict[str, object]:
+    watched = evidence.persistence
+    if watched is None:
         return {}
-    watched: dict[str, object] = observed["persistence"]  # type: ignore[assignment]
-    return {"split": watched["split"], "recollapsed": watched["recollapsed"]}
+    return {"split": watched.split, "recollapsed": watched.recollapsed}
 
 
 INVARIANT_EXPECT = {"data": "intact", "vmflags": "unchanged", "views": "agree"}

@@ -6,43 +6,49 @@ grid becomes a test function here that runs the case and judges what the guest o
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
+from fixtures.observation import Observation, from_json
 from reports.record import CaseClass, ConformanceFailure, failure_class
 from suites import rulebook, splats
 from suites.plugin.options import rule_specs
 from suites.plugin.verdicts import CASE_RECORD
 from vm.machine import GuestVM
+from vm.protocol import CaseReply
 
 
-def record_reply(request: pytest.FixtureRequest, reply: dict[str, object], summary: dict[str, object], splats_count: bool = True) -> None:
+def record_reply(request: pytest.FixtureRequest, reply: CaseReply, summary: dict[str, object], splats_count: bool = True) -> None:
     """Keep the observation with the case, and fail it on any kernel splat printed meanwhile (once
     per observation: SPLATS_COUNT is false for a further spec's case reusing the first's)."""
     record = request.node.stash[CASE_RECORD]
     record.observed = summary
-    record.raw = reply["observed"]  # type: ignore[assignment]
-    record.guest_s = reply["guest_s"]  # type: ignore[assignment]
-    record.kmsg = reply["kmsg"]  # type: ignore[assignment]
-    found = splats.load().splats(reply["kmsg"]) if splats_count else []  # type: ignore[arg-type]
+    record.raw = reply.observed
+    record.guest_s = reply.guest_s
+    record.kmsg = reply.kmsg
+    found = splats.load().splats(reply.kmsg) if splats_count else []
     if found:
         raise ConformanceFailure(f"kernel splat during the case: {'; '.join(found)}")
 
 
 # One observation per (kernel, test, parameters, repeat), judged under every spec of the run: the
 # cases of a second spec reuse the guest's answer instead of running the workload again.
-_observations: dict[tuple[str, str, str, int], dict[str, object]] = {}
+_observations: dict[tuple[str, str, str, int], tuple[CaseReply, Observation]] = {}
 
 
-def observe(request: pytest.FixtureRequest, case: rulebook.Case, guest: GuestVM) -> dict[str, object]:
+def observe(request: pytest.FixtureRequest, case: rulebook.Case, guest: GuestVM) -> tuple[CaseReply, Observation]:
+    """The guest's reply and the observation it carries, read into fixtures.observation's classes."""
     key = (case.kernel.name, case.test, case.params_id, case.repeat)
     if key not in _observations:
-        _observations[key] = guest.run(request.node.nodeid, dict(case.params))
+        reply = CaseReply.of(guest.run(request.node.nodeid, dict(case.params)))
+        _observations[key] = (reply, from_json(Observation, reply.observed))
     return _observations[key]
 
 
 def run_and_judge(request: pytest.FixtureRequest, case: rulebook.Case, guest: GuestVM) -> None:
-    reply = observe(request, case, guest)
-    summary = rulebook.summarize(case.params, reply["observed"])  # type: ignore[arg-type]
+    reply, observed = observe(request, case, guest)
+    summary = rulebook.summarize(observed)
     primary = rule_specs(request.config)[0]
     record_reply(request, reply, summary, splats_count=case.spec == primary)
     mismatches = rulebook.judge(case.expect, summary)
@@ -57,7 +63,7 @@ def run_and_judge(request: pytest.FixtureRequest, case: rulebook.Case, guest: Gu
         raise ConformanceFailure(message, case_class)
 
 
-def _grid_test(name: str, description: str):  # type: ignore[no-untyped-def]
+def _grid_test(name: str, description: str) -> Callable[[pytest.FixtureRequest, rulebook.Case, GuestVM], None]:
     def test(request: pytest.FixtureRequest, case: rulebook.Case, guest: GuestVM) -> None:
         run_and_judge(request, case, guest)
 

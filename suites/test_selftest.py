@@ -15,6 +15,7 @@ from reports.record import ConformanceFailure
 from suites import rulebook
 from suites.test_collapse import record_reply
 from vm.machine import GuestVM
+from vm.protocol import CaseReply
 
 
 def test_selftest(request: pytest.FixtureRequest, case: rulebook.Case, guest: GuestVM) -> None:
@@ -22,8 +23,8 @@ def test_selftest(request: pytest.FixtureRequest, case: rulebook.Case, guest: Gu
     # The repository is on the host root the guest sees read-only; the results directory is writable.
     forbidden = Path(__file__).parent / f".isolation-probe-{case.kernel.name}"
     allowed = guest.results_dir / "isolation-probe"
-    reply = guest.run(request.node.nodeid, {"selftest": action, "argument": f"{forbidden}:{allowed}"})
-    observed: dict[str, object] = reply["observed"]  # type: ignore[assignment]
+    reply = CaseReply.of(guest.run(request.node.nodeid, {"selftest": action, "argument": f"{forbidden}:{allowed}"}))
+    observed = reply.observed
     record_reply(request, reply, observed)
     if action == "isolation":
         # The guest sees the host root read-only (EROFS) or, where vng lays a throwaway overlay on

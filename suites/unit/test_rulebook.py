@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import tomllib
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from fixtures.observation import CallOutcome, Evidence, Fragmentation, Fragmenter, Observation, Snapshot
 from suites import rulebook
 
 BOOK = rulebook.load()
@@ -79,25 +81,30 @@ def test_case_ids_read_as_parameters() -> None:
     assert case.id == "bookworm-anon-never-noadvice-noprctl-madvise-nice"
 
 
-def observation(ret: int, errno: str | None, after_huge: bool, flags_after: list[str] | None = None) -> dict[str, object]:
-    before = {"pmd_mapped": False, "vmflags": ["rd", "wr"], "views_agree": True, "pmd_kb": 0, "thp_pages": 0}
-    after = {**before, "pmd_mapped": after_huge, "vmflags": flags_after or ["rd", "wr"], "pmd_kb": 2048 if after_huge else 0}
-    return {"call": {"ret": ret, "errno": errno}, "length": 2 << 20, "before": before, "after": after, "data_intact": True}
+def observation(
+    ret: int, errno: str | None, after_huge: bool, flags_after: list[str] | None = None, caller: str = "madvise"
+) -> Observation:
+    before = Snapshot(vma="0x200000-0x400000", pmd_kb=0, vmflags=("rd", "wr"), blocks="0")
+    after = replace(
+        before, pmd_mapped=after_huge, vmflags=tuple(flags_after or ["rd", "wr"]), pmd_kb=2048 if after_huge else 0, blocks="01"[after_huge]
+    )
+    call = CallOutcome(ret=ret, errno=errno)
+    return Observation(caller=caller, vmstat={}, after=after, data_intact=True, call=call, length=2 << 20, before=before)
 
 
 def test_judge_accepts_a_matching_observation() -> None:
-    summary = rulebook.summarize({"caller": "remote"}, observation(2 << 20, None, True))
+    summary = rulebook.summarize(observation(2 << 20, None, True, caller="remote"))
     assert rulebook.judge({"result": "ok", "pmd_mapped": True}, summary) == []
 
 
 def test_judge_reports_expected_and_observed_on_one_line() -> None:
-    summary = rulebook.summarize({"caller": "madvise"}, observation(-1, "EINVAL", False))
+    summary = rulebook.summarize(observation(-1, "EINVAL", False))
     mismatches = rulebook.judge({"result": "ok", "pmd_mapped": True}, summary)
     assert rulebook.failure_line(mismatches) == "expected result=ok pmd_mapped=True; observed result=EINVAL pmd_mapped=False"
 
 
 def test_judge_catches_vma_flag_changes_and_odd_return_values() -> None:
-    summary = rulebook.summarize({"caller": "self"}, observation(4096, None, True, ["rd", "wr", "hg"]))
+    summary = rulebook.summarize(observation(4096, None, True, ["rd", "wr", "hg"], caller="self"))
     fields = {field for field, _, _ in rulebook.judge({"result": "ok", "pmd_mapped": True}, summary)}
     assert fields == {"result", "vmflags"}
 
@@ -196,9 +203,11 @@ def test_doc_d2_is_gone_the_cap_sys_nice_sentence_is_about_other_processes() -> 
 )
 def test_forced_shmem_collapse_and_inside_range_bounds(version: tuple[int, int, int], refused: str, inside: str) -> None:
     per_size = {"memory": "shmem", "mode": "never", "per_size": "never", "caller": "madvise"}
-    assert BOOK.decide("per_size", per_size, version, "upstream").expect["result"] == refused  # type: ignore[union-attr]
+    decided = BOOK.decide("per_size", per_size, version, "upstream")
+    assert decided is not None and decided.expect["result"] == refused
     ranges = {"memory": "anon", "mode": "madvise", "range": "inside-one-block", "caller": "madvise"}
-    assert BOOK.decide("ranges", ranges, version, "upstream").expect["result"] == inside  # type: ignore[union-attr]
+    decided = BOOK.decide("ranges", ranges, version, "upstream")
+    assert decided is not None and decided.expect["result"] == inside
 
 
 def test_the_readme_table_names_each_bound_source() -> None:
@@ -239,12 +248,16 @@ def test_a_config_condition_takes_y_or_n_only() -> None:
 # ------------------------------------------------------------------ E2, E5, C7.wp (issue 11)
 
 
-def allocation_observation(ret: int, errno: str | None, huge: bool, caller: dict[str, int], fault: dict[str, int]) -> dict[str, object]:
-    observed = observation(ret, errno, huge)
-    observed["call"] = {**observed["call"], "delays": caller}  # type: ignore[dict-item]
-    observed["pressure"] = {"fault_thp": False, "fault_delays": fault}
-    observed["vmstat"] = {"compact_stall": 1, "allocstall": 0}
-    return observed
+def allocation_observation(ret: int, errno: str | None, huge: bool, caller: dict[str, int], fault: dict[str, int]) -> Observation:
+    observed = observation(ret, errno, huge, caller="remote")
+    last = Fragmenter(thps_grabbed=1, rounds=1, free_huge_blocks=0, pcp_pages={}, mem_free_mib=1, seconds=0.0)
+    fragmentation = Fragmentation(last=last, attempts=1, fault_thp=False, fault_delays=fault, history=())
+    return replace(
+        observed,
+        call=replace(observed.call, delays=caller),
+        evidence=Evidence(pressure=fragmentation),
+        vmstat={"compact_stall": 1, "allocstall": 0},
+    )
 
 
 STALL = {"compact_count": 1, "freepages_count": 0}
@@ -260,7 +273,7 @@ def e2() -> dict[str, object]:
 
 @pytest.mark.parametrize("ret,errno,huge", [(2 << 20, None, True), (-1, "ENOMEM", False)])
 def test_e2_accepts_a_thp_or_enomem_when_the_caller_stalled(ret: int, errno: str | None, huge: bool) -> None:
-    summary = rulebook.summarize({"caller": "remote"}, allocation_observation(ret, errno, huge, STALL, NO_STALL))
+    summary = rulebook.summarize(allocation_observation(ret, errno, huge, STALL, NO_STALL))
     assert rulebook.judge(e2(), summary) == []
 
 
@@ -276,10 +289,7 @@ def test_e2_accepts_a_thp_or_enomem_when_the_caller_stalled(ret: int, errno: str
 def test_e2_fails_what_the_kernel_does_not_promise(
     ret: int, errno: str | None, huge: bool, caller: dict[str, int], fault: dict[str, int], failing: set[str]
 ) -> None:
-    observed = allocation_observation(ret, errno, huge, caller, fault)
-    if not huge:
-        observed["after"] = {**observed["after"], "pmd_kb": 0}  # type: ignore[dict-item]
-    summary = rulebook.summarize({"caller": "remote"}, observed)
+    summary = rulebook.summarize(allocation_observation(ret, errno, huge, caller, fault))
     fields = {field for field, _, _ in rulebook.judge(e2(), summary)}
     assert fields == failing - {"pmd_mapped"}, summary
 
