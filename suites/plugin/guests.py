@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -11,10 +12,10 @@ from reports.record import CaseRecord
 from suites import rulebook
 from suites.plugin.kernels import resolved_kernels
 from suites.plugin.options import cache_dir
+from suites.plugin.planning import kernel_of
 from suites.plugin.verdicts import CASE_RECORD
 from vm import accel
 from vm.cache import CacheLock
-from vm.kernels import Kernel
 from vm.machine import GuestVM, VMConfig
 from vm.pool import VMPool
 
@@ -41,7 +42,8 @@ def vm_pool(pytestconfig: pytest.Config) -> Iterator[VMPool]:
         boot_timeout_s=pytestconfig.getoption("boot_timeout"),
         case_timeout_s=pytestconfig.getoption("case_timeout"),
     )
-    pool = VMPool(config, pytestconfig.collapse_run_dir)  # type: ignore[attr-defined]
+    run_dir: Path = vars(pytestconfig)["collapse_run_dir"]  # set by suites/plugin/run.py's pytest_configure
+    pool = VMPool(config, run_dir)
     yield pool
     pool.close()
 
@@ -51,7 +53,7 @@ def guest(request: pytest.FixtureRequest, case: rulebook.Case, vm_pool: VMPool) 
     record: CaseRecord = request.node.stash[CASE_RECORD]
     config = vm_pool.config
     record.kernel_info.update(accel=config.accel, accel_reason=config.accel_reason, cpus=config.cpus, memory=config.memory)
-    kernel: Kernel = case.kernel  # type: ignore[assignment]  # planned from the resolved Kernel itself
+    kernel = kernel_of(case)
     vm = vm_pool.get(kernel)
     record.kernel_info["boot_s"] = round(vm_pool.boots[kernel.name], 2)
     yield vm

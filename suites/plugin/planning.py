@@ -13,11 +13,19 @@ from reports.results import read_log
 from suites import rulebook
 from suites.plugin.kernels import resolved_kernels
 from suites.plugin.options import kernel_origins, memory_bytes, rule_specs
+from vm.kernels import Kernel
 
 
 def case_of(item: pytest.Item) -> rulebook.Case | None:
     callspec = getattr(item, "callspec", None)
     return callspec.params.get("case") if callspec else None
+
+
+def kernel_of(case: rulebook.Case) -> Kernel:
+    """The kernel a case was planned for: here always the resolved Kernel itself (--kernel)."""
+    if not isinstance(case.kernel, Kernel):
+        raise TypeError(f"case {case.id} was planned for {case.kernel!r}, not a resolved kernel")
+    return case.kernel
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

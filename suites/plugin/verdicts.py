@@ -5,13 +5,13 @@ wrong is ERROR, infrastructure). The record then crosses to the controller as pl
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator
 
 import pytest
 
 from reports.record import OUTCOME_CLASS, CaseRecord, ConformanceFailure, Verdict
 from reports.recorder import RECORD_KEY
-from suites.plugin.planning import case_of
+from suites.plugin.planning import case_of, kernel_of
 from vm.machine import HarnessError
 
 CASE_RECORD = pytest.StashKey[CaseRecord]()
@@ -20,17 +20,17 @@ CASE_RECORD = pytest.StashKey[CaseRecord]()
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     case = case_of(item)
-    if case is None:
+    if case is None or not isinstance(item, pytest.Function):
         return
-    kernel = case.kernel
+    kernel = kernel_of(case)
     item.stash[CASE_RECORD] = CaseRecord(
         nodeid=item.nodeid,
         test=case.test,
-        case_id=item.callspec.id,  # type: ignore[attr-defined]  # the case id, with -repN when repeated
+        case_id=item.callspec.id,  # the case id, with -repN when repeated
         params_id=case.params_id,
         params=case.params,
         kernel=kernel.name,
-        kernel_info={**kernel.describe(), "name": kernel.name, "accel": None, "boot_s": None},  # type: ignore[attr-defined]
+        kernel_info={**kernel.describe(), "name": kernel.name, "accel": None, "boot_s": None},
         spec=case.spec,
         repeat=case.repeat,
         rule=case.rule,
@@ -41,14 +41,14 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    report: pytest.TestReport = yield  # type: ignore[misc]
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
     case = case_of(item)
     if case is None or (report.when == "setup" and report.passed) or (report.when == "teardown" and not report.failed):
-        return report  # type: ignore[return-value]
+        return report
     record = item.stash.get(CASE_RECORD, None)
     if record is None:  # setup failed before the record existed: no kernel, nothing to record
-        return report  # type: ignore[return-value]
+        return report
     if getattr(report, "wasxfail", None):  # a documentation discrepancy, or a FAIL of a further spec
         record.verdict, record.message = Verdict.FAIL, report.wasxfail  # the judge stored the class
     elif report.skipped:
@@ -72,4 +72,4 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     record.start, record.stop = report.start, report.stop
     record.worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     report.user_properties.append((RECORD_KEY, record.to_json()))  # plain JSON: it crosses from xdist workers
-    return report  # type: ignore[return-value]
+    return report

@@ -1,0 +1,54 @@
+"""The guest's observation is typed (fixtures/observation.py) and its JSON kept the shape results.json
+always stored: observations recorded by a real run at 1cc4eb8, before the types, read back into the
+dataclasses, serialise to the same JSON and are judged to the same summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fixtures.observation import CallOutcome, Evidence, Observation, Snapshot, from_json, to_json
+from suites import rulebook
+
+RECORDED = json.loads((Path(__file__).with_name("data") / "observations-1cc4eb8.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("recorded", RECORDED, ids=[recorded["case_id"] for recorded in RECORDED])
+def test_a_recorded_observation_reads_back_and_is_judged_as_it_was(recorded: dict[str, dict[str, object]]) -> None:
+    observed = from_json(Observation, recorded["raw"])
+    assert to_json(observed) == recorded["raw"]
+    assert json.loads(json.dumps(rulebook.summarize(observed))) == recorded["observed"]
+
+
+def observation(**evidence: object) -> Observation:
+    snapshot = Snapshot(vma="0x200000-0x400000", pmd_kb=0, vmflags=("rd", "wr"), blocks="0")
+    call = CallOutcome(ret=0, errno=None)
+    return Observation(
+        caller="madvise", evidence=Evidence(**evidence), vmstat={}, after=snapshot, data_intact=True, call=call, length=1, before=snapshot
+    )
+
+
+def test_evidence_a_case_did_not_gather_is_left_out_and_the_rest_sits_beside_the_call() -> None:
+    data = to_json(observation(guards_fault=True))
+    assert isinstance(data, dict)
+    assert data["guards_fault"] is True and "evidence" not in data and "same_folio" not in data and "workload_s" not in data
+    assert data["call"] == {"ret": 0, "errno": None, "attempts": 1}  # errno stays, as null; no delays unless measured
+    assert from_json(Observation, data) == observation(guards_fault=True)
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"guards": True}, r"unknown fields \['guards'\]"),
+        ({"data_intact": "yes"}, "Observation.data_intact: expected bool"),
+        ({"length": True}, "Observation.length: expected int"),
+        ({"call": {"errno": None}}, "CallOutcome: no ret"),
+    ],
+)
+def test_a_malformed_observation_is_refused_naming_the_field(change: dict[str, object], message: str) -> None:
+    data = to_json(observation())
+    assert isinstance(data, dict)
+    with pytest.raises(ValueError, match=message):
+        from_json(Observation, {**data, **change})
