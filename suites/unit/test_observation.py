@@ -22,11 +22,18 @@ def test_a_recorded_observation_reads_back_and_is_judged_as_it_was(recorded: dic
     assert json.loads(json.dumps(rulebook.summarize(observed))) == recorded["observed"]
 
 
-def observation(**evidence: object) -> Observation:
+def observation(guards_fault: bool | None = None) -> Observation:
     snapshot = Snapshot(vma="0x200000-0x400000", pmd_kb=0, vmflags=("rd", "wr"), blocks="0")
     call = CallOutcome(ret=0, errno=None)
     return Observation(
-        caller="madvise", evidence=Evidence(**evidence), vmstat={}, after=snapshot, data_intact=True, call=call, length=1, before=snapshot
+        caller="madvise",
+        evidence=Evidence(guards_fault=guards_fault),
+        vmstat={},
+        after=snapshot,
+        data_intact=True,
+        call=call,
+        length=1,
+        before=snapshot,
     )
 
 
