@@ -36,6 +36,10 @@ META_PACKAGE = "linux-image-amd64"
 KERNEL_PACKAGE = re.compile(r"^linux-(image|binary|modules|base)-\d[\w.+~-]*$")
 
 
+class NotCached(UserError):
+    """Offline (pytest --collect-only), a Debian kernel the cache does not hold yet."""
+
+
 @dataclass(frozen=True)
 class DebianKernel:
     suite: str
@@ -204,7 +208,7 @@ def resolve(cache: Path, suite: str, offline: bool = False) -> DebianKernel:
         if Path(known.root, ".complete").exists():
             return DebianKernel(**{**asdict(known), "packages": tuple(known.packages)})
     if offline:
-        raise UserError(f"debian:{suite} is not in the cache; run once with network access")
+        raise NotCached(f"debian:{suite} is not in the cache; run once with network access")
     apt.update()
     meta = apt.candidate(META_PACKAGE)
     wanted: dict[str, dict[str, str]] = {}

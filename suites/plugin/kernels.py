@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from reports.exits import UserError
 from suites.plugin.options import cache_dir, kernel_origins
-from vm import accel, kernels
+from vm import accel, debian, kernels
 from vm.cache import CacheLock
 
 KERNELS = pytest.StashKey[dict[str, kernels.Kernel]]()
 
 
 def resolved_kernels(config: pytest.Config) -> dict[str, kernels.Kernel]:
-    """Kernel name -> Kernel, in --kernel order; bad input is a usage error (one line, exit 4)."""
+    """Kernel name -> Kernel, in --kernel order; bad input is a usage error (one line, exit 4).
+    --collect-only plans from what the cache holds: it never downloads a kernel nor needs QEMU."""
     if KERNELS not in config.stash:
         origins = kernel_origins(config)
         cache = cache_dir(config)
+        offline = bool(config.getoption("collectonly"))
         try:
-            accel.require_qemu()
+            if not offline:
+                accel.require_qemu()
             with CacheLock(cache):
-                found = [kernels.resolve(origin, cache) for origin in origins]
+                found = [resolve(origin, cache, offline) for origin in origins]
         except UserError as err:
             raise pytest.UsageError(str(err)) from None
         for kernel in found:
@@ -29,3 +34,14 @@ def resolved_kernels(config: pytest.Config) -> dict[str, kernels.Kernel]:
                 config.issue_config_time_warning(pytest.PytestConfigWarning(message), stacklevel=2)
         config.stash[KERNELS] = {k.name: k for k in found}
     return config.stash[KERNELS]
+
+
+def resolve(origin: str, cache: Path, offline: bool) -> kernels.Kernel:
+    """One origin; OFFLINE (--collect-only), a Debian kernel not cached yet is one line naming the fix."""
+    try:
+        return kernels.resolve(origin, cache, offline=offline)
+    except debian.NotCached:
+        raise UserError(
+            f"--collect-only downloads no kernel, and {origin} is not in {cache} yet; "
+            f"run once without --collect-only (make matrix KERNELS={origin}), or collect a built tree or vmlinuz"
+        ) from None

@@ -4,14 +4,16 @@ accessors every other module reads them through."""
 from __future__ import annotations
 
 import argparse
+import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from suites import rulebook
 from vm import kernels
-from vm.cache import default_cache
+from vm.cache import cache_problem, default_cache
 
 SELFTESTS = ("panic", "hang", "splat", "isolation", "noop")
 
@@ -34,13 +36,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f"(default: {' '.join(rulebook.DEFAULT_SPECS)})",
     )
     group.addoption(
-        "--cache-dir", type=Path, default=None, help="kernels and apt state (default: $COLLAPSE_CACHE or ~/.cache/collapse-conformance)"
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="kernels and apt state; its parent must exist (default: $COLLAPSE_CACHE or ~/.cache/collapse-conformance)",
+    )
+    group.addoption(
+        "--rule",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="only the cases that rule decides, repeatable; C8 takes C8 and C8.none (rule ids: python -m suites.rulebook)",
     )
     group.addoption("--run-dir", type=Path, default=None, help="where results go (default: reports/out/RUN_ID)")
     group.addoption("--accel", choices=("auto", "kvm", "tcg"), default="auto", help="VM accelerator (default: auto, probed once per host)")
     group.addoption("--guest-memory", type=memory_size, default="2G", help="guest RAM (default: 2G)")
-    group.addoption("--guest-cpus", type=int, default=0, help="vCPUs per VM (default: 0 = host cores / xdist workers)")
-    group.addoption("--case-timeout", type=float, default=60.0, help="seconds per case under KVM, x5 under TCG (default: 60)")
+    group.addoption("--guest-cpus", type=int, default=None, help="vCPUs per VM, at least 1 (default: host cores / xdist workers)")
+    group.addoption("--case-timeout", type=float, default=60.0, help="seconds per case under KVM, x5 under TCG; > 0 (default: 60)")
     group.addoption(
         "--selftest",
         action="append",
@@ -51,7 +63,51 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--resume", type=Path, metavar="RUN_DIR", help="finish an interrupted run: only cases with no verdict in RUN_DIR run")
     group.addoption("--repeat", type=positive_int, default=1, metavar="N", help="run every case N times; repeats that disagree are FLAKY")
     group.addoption("--vm-per-case", action="store_true", help="boot a fresh VM for every case (slow; for the benchmark)")
-    group.addoption("--boot-timeout", type=float, default=300.0, help="seconds for a VM to boot and start its agent (default: 300)")
+    group.addoption("--boot-timeout", type=float, default=300.0, help="seconds for a VM to boot and start its agent; > 0 (default: 300)")
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A numeric option's range, checked when the options are parsed (argparse's type= checks only the syntax)."""
+
+    option: str  # as typed, --guest-cpus
+    least: float
+    strict: bool  # least itself is refused (a timeout of 0 s)
+
+    def problem(self, value: float | None) -> str | None:
+        if value is None:
+            return None
+        low = value <= self.least if self.strict else value < self.least
+        if low or not math.isfinite(value):
+            bound = f"> {self.least:g}" if self.strict else f">= {self.least:g}"
+            return f"{self.option} {value:g}: must be a finite number {bound}"
+        return None
+
+
+BOUNDS = (Bound("--guest-cpus", 1, strict=False), Bound("--case-timeout", 0, strict=True), Bound("--boot-timeout", 0, strict=True))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Values argparse's type= cannot judge stop the run here, in one line (exit 4), before any kernel
+    is resolved or downloaded (pytest prints type= errors with its usage, over four lines)."""
+    problems = [bound.problem(config.getoption(bound.option.removeprefix("--").replace("-", "_"))) for bound in BOUNDS]
+    cache = config.getoption("cache_dir")
+    problems.append(cache_problem(cache) if cache is not None else None)
+    unknown = "no rule of the rule book has that id; python -m suites.rulebook lists them"
+    problems += [f"--rule {name}: {unknown}" for name in unknown_rules(config)]
+    first = next((p for p in problems if p), None)
+    if first:
+        raise pytest.UsageError(first)
+
+
+def unknown_rules(config: pytest.Config) -> list[str]:
+    return [name for name in config.getoption("rule") if not rules_named(name)]
+
+
+def rules_named(name: str) -> set[str]:
+    """The rule ids NAME stands for: itself, and those it is the stem of (C8: C8, C8.none)."""
+    return {r.id for r in rulebook.load().rules if r.id == name or r.id.startswith(f"{name}.")}
 
 
 def positive_int(text: str) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -16,7 +17,8 @@ from reports.record import upgrade_run
 from reports.recorder import Recorder
 from suites import rulebook
 from suites.plugin.kernels import resolved_kernels
-from suites.plugin.options import kernel_origins, rule_specs
+from suites.plugin.options import kernel_origins, rule_specs, rules_named
+from suites.plugin.planning import case_of
 
 SUITES = Path(__file__).resolve().parents[1]
 
@@ -66,6 +68,34 @@ def pytest_configure(config: pytest.Config) -> None:
         previous = upgrade_run(json.loads((run_dir / "results.json").read_text())["run"])
         run = {**previous, "resumed": [*previous.get("resumed", []), run["started"]]}
     config.pluginmanager.register(Recorder(run_dir, run), "collapse-recorder")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """--rule: only the cases those rules decide (a kernel developer thinks in rule ids; -k sees test ids)."""
+    names = config.getoption("rule")
+    if not names:
+        return
+    wanted = set().union(*(rules_named(name) for name in names))
+    unwanted = [item for item in items if getattr(case_of(item), "rule", None) not in wanted]
+    if unwanted:
+        config.hook.pytest_deselected(items=unwanted)
+        dropped = set(map(id, unwanted))
+        items[:] = [item for item in items if id(item) not in dropped]
+
+
+def rule_hint(keyword: str) -> str | None:
+    """When -k names rule ids (-k C8), which no test id holds: how to select by rule instead."""
+    ids = [word for word in re.findall(r"[A-Za-z][\w.-]*", keyword) if word not in ("and", "or", "not") and rules_named(word)]
+    if not ids:
+        return None
+    return f"-k matches test ids, and rule ids are not in them: select by rule with {' '.join(f'--rule {i}' for i in ids)}"
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    hint = None if session.items else rule_hint(session.config.getoption("keyword") or "")
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if hint and reporter is not None:
+        reporter.write_line(f"hint: {hint}")
 
 
 def _interrupt(signum: int, frame: object) -> None:
