@@ -9,7 +9,7 @@ import textwrap
 
 from reports.matrix import kernel_line, mismatches
 from reports.record import CaseClass, CaseRecord, Results
-from reports.summary import cell_class, cells, failures, retried, retried_line, summary_line
+from reports.summary import cell_class, cells, failures, incomplete_lines, retried, retried_line, summary_line
 
 WIDTH = 72
 SECTIONS = [c for c in CaseClass if c.is_failure]
@@ -29,7 +29,13 @@ def reproduce_command(case: CaseRecord, kernel: dict[str, object], specs: list[s
     """The pytest command that runs this one case again on this kernel (from the suite's checkout)."""
     spec_args = [arg for spec in dict.fromkeys([specs[0], case.spec]) for arg in ("--spec", spec)]
     words = [".tox/matrix/bin/pytest", "suites/test_collapse.py", "--kernel", str(kernel.get("origin", case.kernel)), *spec_args]
-    return shlex.join([*words, "-k", f"{case.test}[{case.case_id}]"])
+    return shlex.join([*words, "-k", k_word(case)])
+
+
+def k_word(case: CaseRecord) -> str:
+    """The case as one pytest -k word: a substring of its item's name, test_TEST[CASE_ID] (the case id
+    names its kernel's label, so the parameters alone would match no item)."""
+    return f"{case.test}[{case.case_id}]"
 
 
 def render_email(results: Results) -> str:
@@ -44,6 +50,10 @@ def render_email(results: Results) -> str:
     for index, kernel in enumerate(kernels, 1):
         lines += wrap(kernel_line(index, kernel), "  ", "      ")
     lines += wrap(f"Specs: {' + '.join(results.specs)}; rule book {results.rule_book}; run {results.run.get('run_id')}", "", "  ")
+    lines += wrap(f"Tool: {results.tool}", "", "  ")
+    gaps = incomplete_lines(results)
+    if gaps:
+        lines += ["", *wrap(gaps[0]), *(line for gap in gaps[1:] for line in wrap(gap, "  ", "    "))]
     for cls in SECTIONS:
         listed = [c for c in bad if c.case_class is cls]
         if not listed:
@@ -67,8 +77,10 @@ def render_email(results: Results) -> str:
             lines += wrap(statements.get(rule, ""), "    ")
             for part in outcome.splitlines():
                 lines += wrap(part, "    ", "      ")
-            names = ", ".join(f"{c.test}[{c.params_id}]" for c in cases)
-            lines += wrap(f"cases: {names}", "    ", "      ")
+            # One -k word a line, never cut (a longer one passes 72 columns, as a URL would): the
+            # lines pasted between quotes are one -k expression.
+            words = [k_word(c) for c in cases]
+            lines += ["    cases (pytest -k):", *(f"      {word}{' or' if i < len(words) - 1 else ''}" for i, word in enumerate(words))]
             if cls in (CaseClass.REGRESSION, CaseClass.FLAKY):
                 lines += ["    reproduce:", *wrap(reproduce_command(cases[0], kernel, results.specs), "      ", "        ")]
     failing_rules = _failing_rules(results)

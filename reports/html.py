@@ -9,7 +9,7 @@ import json
 
 from reports.matrix import LEGEND, OVERVIEW_LEGEND, build, failure_line, kernel_line, short_names
 from reports.record import WORDS, CaseRecord, Results
-from reports.summary import failures, overview, retried, retried_line, summary_line
+from reports.summary import NOT_RUN_WORD, failures, incomplete_lines, overview, retried, retried_line, summary_line
 
 CONSOLE_CHARS = 4000  # of a case's console excerpt kept in the page
 
@@ -33,11 +33,15 @@ def _detail(case: CaseRecord) -> dict[str, object]:
 
 def page_data(results: Results) -> dict[str, object]:
     short = short_names(results)
+    shown = results.display_names
     statements = results.statements
+    not_run = results.completeness.not_run
     return {
         "title": summary_line(results),
+        "tool": results.tool,
+        "incomplete": incomplete_lines(results),
         "kernels": [
-            {"name": k["name"], "label": f"[{i}] {k['label']} {k['version']}", "line": kernel_line(i, k)}
+            {"name": k["name"], "label": f"[{i}] {shown[str(k['name'])]} {k['version']}", "line": kernel_line(i, k)}
             for i, k in enumerate(results.kernels, 1)
         ],
         "overview": [
@@ -45,7 +49,7 @@ def page_data(results: Results) -> dict[str, object]:
                 "spec": row.spec,
                 "rule": row.rule,
                 "statement": row.statement,
-                "cells": {k: {"word": WORDS[c.headline], "text": c.text(reasons=True)} for k, c in row.cells.items()},
+                "cells": {k: {"word": c.word, "text": c.text(reasons=True)} for k, c in row.cells.items()},
             }
             for row in overview(results)
         ],
@@ -58,7 +62,10 @@ def page_data(results: Results) -> dict[str, object]:
                 "rule": row.rule,
                 "statement": statements.get(row.rule, ""),
                 "label": f"{row.test}[{row.label(short)}]",
-                "cells": {kernel: {"verdict": WORDS[cls], "detail": _detail(row.records[kernel][-1])} for kernel, cls in row.cells.items()},
+                "cells": {
+                    **{str(k["name"]): {"verdict": NOT_RUN_WORD} for k in results.kernels if (row.key, str(k["name"])) in not_run},
+                    **{kernel: {"verdict": WORDS[cls], "detail": _detail(row.records[kernel][-1])} for kernel, cls in row.cells.items()},
+                },
             }
             for row in build(results)
         ],
@@ -88,7 +95,8 @@ td.label { font-family: monospace; }
 td.cell { text-align: center; cursor: pointer; font-weight: 600; min-width: 4em; }
 td.PASS { background: #c8e6c9; } td.FAIL { background: #ef9a9a; } td.ERROR { background: #ffcc80; }
 td.SKIP { background: #eeeeee; color: #777; } td.FLAKY { background: #ce93d8; } td.selected { outline: 3px solid #1565c0; }
-td.DOC { background: #fff59d; } td.SPEC { background: #b3e5fc; }
+td.DOC { background: #fff59d; } td.SPEC { background: #b3e5fc; } td.MISS { background: #fff; color: #b71c1c; border: 2px dashed #b71c1c; }
+#incomplete { color: #b71c1c; }
 #overview td.cell { font-weight: 400; white-space: nowrap; max-width: 11em; overflow: hidden; text-overflow: ellipsis; }
 #overview td.statement { color: #555; font-size: 12px; }
 #failures li { font-family: monospace; }
@@ -101,6 +109,8 @@ tr.rule td { background: #f5f5f5; font-style: italic; }
 <body>
 <h1>@TITLE@</h1>
 <div id="kernels"></div>
+<p id="tool"></p>
+<div id="incomplete"></div>
 <h2>Overview</h2>
 <table id="overview"><thead></thead><tbody></tbody></table>
 <p>@OVERVIEW_LEGEND@ Click a rule to see its cases below.</p>
@@ -113,7 +123,7 @@ tr.rule td { background: #f5f5f5; font-style: italic; }
 group <select id="f-group"><option value="">all</option></select>
 rule <select id="f-rule"><option value="">all</option></select>
 verdict <select id="f-verdict"><option value="">all</option><option>PASS</option><option>FAIL</option>
-<option>ERROR</option><option>FLAKY</option><option>DOC</option><option>SPEC</option><option>SKIP</option></select>
+<option>ERROR</option><option>FLAKY</option><option>DOC</option><option>SPEC</option><option>SKIP</option><option>MISS</option></select>
 kernel <select id="f-kernel"><option value="">all</option></select>
 <span id="count"></span></p>
 <table id="matrix"><thead></thead><tbody></tbody></table>
@@ -129,6 +139,10 @@ for (const k of data.kernels) {
   $("kernels").appendChild(el("div", {}, k.line));
   $("f-kernel").appendChild(el("option", {value: k.name}, k.label));
 }
+$("tool").textContent = "Reported by " + data.tool + ".";
+if (data.incomplete.length) { $("incomplete").appendChild(el("h2", {}, data.incomplete[0]));
+  const list = el("ul"); for (const line of data.incomplete.slice(1)) list.appendChild(el("li", {}, line.replace(/^- /, "")));
+  $("incomplete").appendChild(list); }
 for (const g of [...new Set(data.rows.map((r) => r.group))].sort()) $("f-group").appendChild(el("option", {}, g));
 for (const r of [...new Set(data.rows.map((r) => r.rule))].sort()) $("f-rule").appendChild(el("option", {}, r));
 const ohead = el("tr"); ohead.appendChild(el("th", {}, "rule"));
@@ -169,7 +183,7 @@ function render() {
     for (const k of kernels) {
       const cell = row.cells[k.name];
       const td = el("td", {class: "cell " + (cell ? cell.verdict : "none"), "data-kernel": k.name}, cell ? cell.verdict : "·");
-      if (cell) td.addEventListener("click", () => show(td, cell.detail));
+      if (cell && cell.detail) td.addEventListener("click", () => show(td, cell.detail));
       tr.appendChild(td);
     }
     body.appendChild(tr); shown++;

@@ -19,7 +19,7 @@ def render(results: Results, kernel: dict[str, object]) -> str:
     cases = [c for c in results.cases if c.kernel == kernel["name"]]
     suite = ET.Element(
         "testsuite",
-        name=f"collapse-conformance.{kernel['label']}",
+        name=f"collapse-conformance.{results.display_names[str(kernel['name'])]}",
         tests=str(len(cases)),
         failures=str(sum(c.case_class is CaseClass.REGRESSION for c in cases)),
         errors=str(sum(c.case_class is CaseClass.INFRASTRUCTURE for c in cases)),
@@ -30,6 +30,10 @@ def render(results: Results, kernel: dict[str, object]) -> str:
     for key in ("release", "version", "build_id", "origin"):
         value = kernel.get(key, results.run.get(key))
         ET.SubElement(suite_props, "property", name=key, value=str(value))
+    ET.SubElement(suite_props, "property", name="tool", value=results.tool)
+    gaps = results.completeness.gaps()
+    if gaps:  # the run did not finish: CI must not read the cases here as all there is
+        ET.SubElement(suite_props, "property", name="incomplete", value="; ".join(gaps))
     for case in cases:
         element = ET.SubElement(suite, "testcase", classname=f"{case.test}.{case.rule}", name=case.case_id, time=f"{case.duration_s:.3f}")
         props = ET.SubElement(element, "properties")

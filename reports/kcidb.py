@@ -61,10 +61,31 @@ def _checkout(kernel: dict[str, object]) -> dict[str, object]:
     return checkout
 
 
+def _path(spec: str, test: str, params_id: str, primary: str) -> str:
+    return ".".join(["madv_collapse", *([spec] if spec != primary else []), test, _segment(params_id)])
+
+
+def _not_run(results: Results, kernel: dict[str, object], build_id: str) -> list[dict[str, object]]:
+    """KCIDB's MISS for each case the run planned on KERNEL but has no record of."""
+    missing = sorted(key for key, name in results.completeness.not_run if name == kernel["name"])
+    return [
+        {
+            "id": f"{ORIGIN}:{results.run['run_id']}:{_segment(str(kernel['name']))}:{_segment('.'.join(key))}",
+            "origin": ORIGIN,
+            "build_id": build_id,
+            "path": _path(*key, results.primary),
+            "status": "MISS",
+            "comment": "planned but not run: the run did not finish",
+        }
+        for key in missing
+    ]
+
+
 def render_kcidb(results: Results) -> dict[str, object]:
     run = results.run
     primary = results.primary
     checkouts, builds, tests = [], [], []
+    gaps = results.completeness.gaps()
     for kernel in results.kernels:
         build_id = f"{ORIGIN}:{kernel['name']}"
         checkouts.append(_checkout(kernel))
@@ -76,13 +97,20 @@ def render_kcidb(results: Results) -> dict[str, object]:
                 "architecture": "x86_64",
                 "status": "PASS",
                 "comment": f"image {kernel.get('image')}",
-                "misc": {"build_id": kernel["build_id"], "accel": kernel.get("accel"), "boot_s": kernel.get("boot_s")},
+                "misc": {
+                    "build_id": kernel["build_id"],
+                    "accel": kernel.get("accel"),
+                    "boot_s": kernel.get("boot_s"),
+                    "tool": results.tool,
+                    **({"incomplete": "; ".join(gaps)} if gaps else {}),
+                },
             }
         )
+        tests += _not_run(results, kernel, build_id)
         for case in results.cases:
             if case.kernel != kernel["name"]:
                 continue
-            path = ".".join(["madv_collapse", *([case.spec] if case.spec != primary else []), case.test, _segment(case.params_id)])
+            path = _path(case.spec, case.test, case.params_id, primary)
             test: dict[str, object] = {
                 "id": f"{ORIGIN}:{run['run_id']}:{_segment(case.nodeid)}",
                 "origin": ORIGIN,

@@ -193,12 +193,13 @@ def render(results: Results, kernel: dict[str, object]) -> str:
 
     lines = [
         VERSION_LINE,
-        f"# collapse-conformance: madvise(MADV_COLLAPSE), rule book {text(results.rule_book)}, run {text(results.run.get('run_id', '?'))}",
+        f"# {text(results.tool)}: madvise(MADV_COLLAPSE), rule book {text(results.rule_book)}, run {text(results.run.get('run_id', '?'))}",
         f"# kernel {text(kernel.get('label'))}: {text(kernel.get('release'))} (version {text(kernel.get('version'))},"
         f" build {text(kernel.get('build_id'))}, {text(kernel.get('origin'))})",
         f"# spec {text(primary)}: fully checked; a FAIL of it is a regression (not ok)",
         "# classes: regression = not ok; infrastructure = ok # SKIP (harness error, not a kernel verdict);"
         " documentation, other-spec = ok # XFAIL; skip = ok # SKIP",
+        *(f"# incomplete: {text(gap)}" for gap in results.completeness.gaps()),
         f"1..{len(children)}",
         *closed(children),
         f"# Totals: {totals(cases)}",

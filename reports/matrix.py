@@ -12,9 +12,20 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from reports.record import WORDS, CaseClass, CaseRecord, Results
-from reports.summary import RETRIED_MARK, cell_class, cells, failures, overview, retried, retried_line, summary_line
+from reports.summary import (
+    NOT_RUN_WORD,
+    RETRIED_MARK,
+    cell_class,
+    cells,
+    failures,
+    incomplete_lines,
+    overview,
+    retried,
+    retried_line,
+    summary_line,
+)
 
-NOT_RUN = "·"
+NOT_PLANNED = "·"  # no such case on that kernel (a planned case without a record is NOT_RUN_WORD)
 TERMINAL_WIDTH = 100
 OVERVIEW_CELL = 11  # 'ERROR 12/99' fits
 
@@ -27,6 +38,16 @@ class Row:
     test: str
     params: str
     records: dict[str, list[CaseRecord]] = field(default_factory=dict)  # kernel -> records of its repeats
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.spec, self.test, self.params)
+
+    def word(self, kernel: str, results: Results) -> str:
+        """The cell's word: its class, or whether a case without a record was planned there."""
+        if kernel in self.records:
+            return WORDS[self.cells[kernel]]
+        return NOT_RUN_WORD if (self.key, kernel) in results.completeness.not_run else NOT_PLANNED
 
     @property
     def cells(self) -> dict[str, CaseClass]:
@@ -108,6 +129,14 @@ def render_overview(results: Results, width: int = TERMINAL_WIDTH, wrap_summary:
     statement_width = max(0, width - 2 - rule_width - (OVERVIEW_CELL + 1) * len(names) - 1)
     lines = [*(textwrap.wrap(summary_line(results), width) if wrap_summary else [summary_line(results)]), ""]
     lines += [_fit("  " + kernel_line(i, k), width) for i, k in enumerate(results.kernels, 1)]
+    lines += [_fit(f"  by {results.tool}", width)]
+    gaps = incomplete_lines(results)
+    if gaps:
+        lines += [
+            "",
+            gaps[0],
+            *(line for gap in gaps[1:] for line in textwrap.wrap(gap, width, initial_indent="  ", subsequent_indent="    ")),
+        ]
     lines += ["", "  " + f"{'rule':<{rule_width}}" + "".join(f" {short[n]:>{OVERVIEW_CELL}}" for n in names)]
     spec = None
     for row in overview(results):
@@ -115,7 +144,7 @@ def render_overview(results: Results, width: int = TERMINAL_WIDTH, wrap_summary:
             spec = row.spec
             if spec != results.primary:
                 lines += [_fit(f"  spec {spec} (only its own rules):", width)]
-        cell_text = "".join(f" {row.cells[n].text() if n in row.cells else NOT_RUN:>{OVERVIEW_CELL}}" for n in names)
+        cell_text = "".join(f" {row.cells[n].text() if n in row.cells else NOT_PLANNED:>{OVERVIEW_CELL}}" for n in names)
         statement = f" {_fit(row.statement, statement_width)}" if statement_width > 8 and row.statement else ""
         lines.append(f"  {_fit(row.rule, rule_width):<{rule_width}}{cell_text}{statement}".rstrip())
     lines += ["", *textwrap.wrap(OVERVIEW_LEGEND, width)]
@@ -158,7 +187,7 @@ def render_text(results: Results, width: int = TERMINAL_WIDTH) -> str:
         if row.rule != rule:
             rule = row.rule
             lines.append(_fit(f"  {rule}: {statements.get(rule, '')}".rstrip(), width))
-        cell_words = "".join(f"{WORDS[row.cells[n]] if n in row.cells else NOT_RUN:>6}" for n in names)
+        cell_words = "".join(f"{row.word(n, results):>6}" for n in names)
         lines.append(f"    {_fit(row.label(short), label_width):<{label_width}}{cell_words}")
     lines += ["", *textwrap.wrap(LEGEND, width)]
     return "\n".join(lines) + "\n"
@@ -169,7 +198,8 @@ OVERVIEW_LEGEND = (
     "(not skipped) cases: PASS 12 = all 12 passed; FAIL 2/12 = 2 of the 12 are regressions. "
     "FAIL = regression (the kernel broke an agreed rule), ERROR = infrastructure (no observation: boot, "
     "agent or set-up failure; not a verdict on the kernel), FLAKY = repeats disagree, DOC = documentation "
-    f"discrepancy, SPEC = FAIL of a further spec (not a regression), SKIP = not applicable, {NOT_RUN} = not planned; "
+    f"discrepancy, SPEC = FAIL of a further spec (not a regression), SKIP = not applicable, {NOT_PLANNED} = not planned, "
+    f"{NOT_RUN_WORD} 3/12 = 3 of the 12 planned cases not run (the run did not finish); "
     f"{RETRIED_MARK} = a case there needed more than one call (EAGAIN, retried): worth a look on a stable set-up."
 )
 LEGEND = (
@@ -180,11 +210,13 @@ LEGEND = (
 
 def render_markdown(results: Results) -> str:
     rows = build(results)
-    labels = {str(k["name"]): str(k["label"]) for k in results.kernels}
+    labels = results.display_names
     names = [str(k["name"]) for k in results.kernels]
     columns = " | ".join(f"{labels[n]} {k['version']}" for n, k in zip(names, results.kernels, strict=True))
-    out = [
-        f"# {summary_line(results)}",
+    gaps = incomplete_lines(results)
+    out = [f"# {summary_line(results)}", "", f"Reported by {results.tool}."]
+    out += ["", f"## {gaps[0].rstrip(':')}", "", *gaps[1:]] if gaps else []
+    out += [
         "",
         "## Overview",
         "",
@@ -193,7 +225,7 @@ def render_markdown(results: Results) -> str:
     ]
     for orow in overview(results):
         cell_texts = " | ".join(
-            _md_cell(orow.cells[n].headline, orow.cells[n].text(reasons=True)) if n in orow.cells else NOT_RUN for n in names
+            _md_cell(orow.cells[n].headline, orow.cells[n].text(reasons=True)) if n in orow.cells else NOT_PLANNED for n in names
         )
         out.append(f"| {orow.spec} | {orow.rule} | {cell_texts} | {orow.statement} |")
     out += ["", OVERVIEW_LEGEND]
@@ -207,7 +239,7 @@ def render_markdown(results: Results) -> str:
         out += [f"- {retried_line(case, labels)}" for case in again]
     out += ["", "## Every case", "", f"| spec | group | rule | case | {columns} |", "|---|---|---|---|" + "---|" * len(names)]
     for row in rows:
-        cell_texts = " | ".join(_md_cell(row.cells[n], WORDS[row.cells[n]]) if n in row.cells else NOT_RUN for n in names)
+        cell_texts = " | ".join(_md_cell(row.cells[n], WORDS[row.cells[n]]) if n in row.cells else row.word(n, results) for n in names)
         out.append(f"| {row.spec} | {row.group} | {row.rule} | `{row.test}[{row.label(labels)}]` | {cell_texts} |")
     return "\n".join(out) + "\n"
 

@@ -92,6 +92,14 @@ def failure_class(group: str, spec: str, primary: str) -> CaseClass:
 
 
 OUTCOME_CLASS = {Verdict.PASS: CaseClass.PASS, Verdict.SKIP: CaseClass.SKIP, Verdict.ERROR: CaseClass.INFRASTRUCTURE}
+# The classes a stored record may carry with each verdict; anything else contradicts itself (a
+# hand-edited or corrupted record) and is refused on load, never rendered.
+CLASSES_OF_VERDICT = {
+    Verdict.PASS: {CaseClass.PASS},
+    Verdict.SKIP: {CaseClass.SKIP},
+    Verdict.ERROR: {CaseClass.INFRASTRUCTURE},
+    Verdict.FAIL: {CaseClass.REGRESSION, CaseClass.DOCUMENTATION, CaseClass.OTHER_SPEC},
+}
 
 
 class ConformanceFailure(AssertionError):
@@ -211,7 +219,13 @@ class CaseRecord:
         record = cls(**values)  # type: ignore[arg-type]
         stored = data.get("class")
         record.case_class = CaseClass(stored) if stored else legacy_class(record, primary)
+        if record.case_class not in CLASSES_OF_VERDICT[record.verdict]:
+            raise ContradictionError(f"case {record.nodeid}: verdict {record.verdict} contradicts class {record.case_class}")
         return record
+
+
+class ContradictionError(ValueError):
+    """A record whose class its verdict does not allow (a FAIL classed pass, a PASS classed regression)."""
 
 
 def legacy_class(record: CaseRecord, primary: str) -> CaseClass:
@@ -221,13 +235,122 @@ def legacy_class(record: CaseRecord, primary: str) -> CaseClass:
     return OUTCOME_CLASS[record.verdict]
 
 
+TOOL = "collapse-conformance"
+RowKey = tuple[str, str, str]  # spec, test, parameters: one row of the matrix, kernels and repeats aside
+
+
+@dataclass(frozen=True)
+class Completeness:
+    """What a run left undone, decided once, when its results are built (Results.__post_init__: on
+    load, on folding the log, on merging); every report and the exit status read it, none works it out.
+
+    The evidence: the header's finished mark (written when the session ends, so a killed run has
+    none), the --kernel origins it planned, the cases it planned per kernel (planned_cases, node
+    ids, when the run recorded them) and whether the log's last record was torn."""
+
+    finished: bool
+    kernels_not_run: tuple[str, ...] = ()  # planned kernels (origins, or names from the plan) with no record
+    cases_not_run: tuple[tuple[str, int, int], ...] = ()  # (kernel name, planned cases not run, planned cases)
+    not_run: frozenset[tuple[RowKey, str]] = frozenset()  # (row, kernel name) cells planned but without a record
+    torn_records: int = 0  # the log's last record was cut mid-line: the writer was killed
+    plan_known: bool = False  # the header lists the planned cases (planned_cases)
+
+    @property
+    def incomplete(self) -> bool:
+        return not self.finished or bool(self.kernels_not_run or self.cases_not_run or self.torn_records)
+
+    def gaps(self) -> list[str]:
+        """What is missing, one short phrase each, most telling first (empty for a complete run)."""
+        found = [f"{_count(len(self.kernels_not_run), 'planned kernel')} not run ({', '.join(self.kernels_not_run)})"] * bool(
+            self.kernels_not_run
+        )
+        found += [f"{missing} of {planned} planned cases not run on {name}" for name, missing, planned in self.cases_not_run]
+        found += [f"{_count(self.torn_records, 'torn record')} in results.jsonl (the writer was killed mid-record)"] * bool(
+            self.torn_records
+        )
+        found += ["no finished mark (the run was killed before its end)"] * (not self.finished)
+        if self.incomplete and not self.plan_known:
+            found.append("no plan recorded: cases planned but not run cannot be counted")
+        return found
+
+
+def _count(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _shape(nodeid: str, label: str, name: str) -> str:
+    """A node id without what names its kernel (the '@NAME' xdist group, the 'LABEL-' the case id
+    opens with), so that one case's node ids on two kernels compare equal."""
+    if nodeid.endswith(f"@{name}"):
+        nodeid = nodeid[: -len(name) - 1]
+    return nodeid.replace(f"[{label}-", "[", 1)
+
+
+def completeness(run: dict[str, object], kernels: list[dict[str, object]], cases: list[CaseRecord], torn: int) -> Completeness:
+    """The run's Completeness from its header, its kernels, its records and the log's torn tail."""
+    names = {str(k["name"]): str(k["label"]) for k in kernels}
+    ran_origins = {str(k.get("origin")) for k in kernels}
+    missing_kernels = [str(o) for o in run.get("kernel_origins", []) if str(o) not in ran_origins]  # type: ignore[attr-defined]
+    planned = run.get("planned_cases")
+    plan: dict[str, list[str]] = {str(k): [str(n) for n in v] for k, v in planned.items()} if isinstance(planned, dict) else {}
+    recorded: dict[str, set[str]] = {}
+    rows: dict[str, RowKey] = {}
+    for case in cases:
+        recorded.setdefault(case.kernel, set()).add(case.nodeid)
+        rows[_shape(case.nodeid, str(case.kernel_info.get("label", names.get(case.kernel, ""))), case.kernel)] = (
+            case.spec,
+            case.test,
+            case.params_id,
+        )
+    per_kernel, cells = [], set()
+    for name, nodeids in plan.items():
+        absent = [n for n in dict.fromkeys(nodeids) if n not in recorded.get(name, set())]
+        if absent:
+            per_kernel.append((name, len(absent), len(set(nodeids))))
+        label = names.get(name, name.rsplit("-", 1)[0])  # a kernel's name is LABEL-BUILDID (vm.kernels.Kernel.name)
+        cells |= {(rows[shape], name) for shape in (_shape(n, label, name) for n in absent) if shape in rows}
+    return Completeness(
+        finished=bool(run.get("finished")),
+        kernels_not_run=tuple(missing_kernels),
+        cases_not_run=tuple(per_kernel),
+        not_run=frozenset(cells),
+        torn_records=torn,
+        plan_known=bool(plan),
+    )
+
+
+def display_names(kernels: list[dict[str, object]]) -> dict[str, str]:
+    """Kernel name -> the name its files and columns carry: its label, unique among KERNELS; where
+    labels clash (two builds of bookworm, base and patched trees of one release) the label plus
+    the first digits of the build id that tell them apart."""
+    labels = Counter(str(k["label"]) for k in kernels)
+    shown = {}
+    for kernel in kernels:
+        label, build = str(kernel["label"]), str(kernel["build_id"])
+        clashing = [str(k["build_id"]) for k in kernels if str(k["label"]) == label and k is not kernel]
+        digits = next((n for n in range(6, len(build)) if all(not other.startswith(build[:n]) for other in clashing)), len(build))
+        shown[str(kernel["name"])] = label if labels[label] == 1 else f"{label}-{build[:digits]}"
+    if len(set(shown.values())) < len(shown):  # one image twice under one label: only the full names differ
+        return {name: name for name in shown}
+    return shown
+
+
 @dataclass
 class Results:
-    """A run: its header, its kernels (descriptions, in --kernel order) and its case records."""
+    """A run: its header, its kernels (descriptions, in --kernel order) and its case records, and
+    what it left undone (completeness: decided here, once, from the header, the records and
+    TORN_RECORDS, the log's torn tail that folding found)."""
 
     run: dict[str, object]
     kernels: list[dict[str, object]]
     cases: list[CaseRecord] = field(default_factory=list)
+    torn_records: int = 0
+    completeness: Completeness = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        inherited = self.run.get("torn_records")  # a merged run's header: the torn records of the runs merged
+        torn = self.torn_records + (inherited if isinstance(inherited, int) else 0)
+        self.completeness = completeness(self.run, self.kernels, self.cases, torn)
 
     @property
     def specs(self) -> list[str]:
@@ -246,14 +369,27 @@ class Results:
     def statements(self) -> dict[str, str]:
         return dict(self.run.get("rules", {}))  # type: ignore[call-overload]
 
+    @property
+    def tool(self) -> str:
+        """The tool and the commit of the checkout that ran the suite (the header's tool_commit)."""
+        commit = self.run.get("tool_commit")
+        return f"{TOOL} {str(commit)[:12]}" if commit else f"{TOOL} (commit not recorded)"
+
+    @property
+    def display_names(self) -> dict[str, str]:
+        return display_names(self.kernels)
+
     def classes(self) -> Counter[CaseClass]:
         return Counter(case.case_class for case in self.cases)
 
     def to_json(self) -> dict[str, object]:
-        return {"run": self.run, "kernels": self.kernels, "cases": [case.to_json() for case in self.cases]}
+        data: dict[str, object] = {"run": self.run, "kernels": self.kernels, "cases": [case.to_json() for case in self.cases]}
+        if self.torn_records:
+            data["torn_records"] = self.torn_records  # results.json alone must tell what the log told
+        return data
 
     @classmethod
-    def from_json(cls, data: object, source: str = "results") -> Results:
+    def from_json(cls, data: object, source: str = "results", torn_records: int = 0) -> Results:
         if not isinstance(data, dict) or not isinstance(data.get("run"), dict) or not isinstance(data.get("cases"), list):
             raise ResultsError(
                 f"{source}: not a results document (needs run, kernels and cases); pass a results.json written by this suite"
@@ -263,6 +399,8 @@ class Results:
         primary = str((run.get("specs") or [run.get("spec", "upstream")])[0])  # type: ignore[index]
         try:
             cases = [CaseRecord.from_json(case, primary) for case in data["cases"]]
+        except ContradictionError as err:
+            raise ResultsError(f"{source}: {err}; fix that record (or delete it and rerun the case with --resume)") from None
         except (TypeError, ValueError, AttributeError) as err:
             raise ResultsError(f"{source}: a case record is malformed ({err}); pass a results.json written by this suite") from None
         kernels = data.get("kernels")
@@ -272,7 +410,8 @@ class Results:
             lacking = KERNEL_FIELDS - set(kernel) if isinstance(kernel, dict) else KERNEL_FIELDS
             if lacking:
                 raise ResultsError(f"{source}: a kernel lacks {', '.join(sorted(lacking))}; pass a results.json written by this suite")
-        return cls(run=run, kernels=kernels, cases=cases)
+        torn = data.get("torn_records", 0)
+        return cls(run=run, kernels=kernels, cases=cases, torn_records=max(torn_records, torn if isinstance(torn, int) else 0))
 
 
 def load(path: Path) -> Results:

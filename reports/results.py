@@ -27,6 +27,8 @@ class ResultsLog:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / HEADER).write_text(json.dumps(self.run, indent=1, sort_keys=True))
             self._file = self.path.open("a")
+            if self.path.stat().st_size and not self.path.read_bytes().endswith(b"\n"):
+                self._file.write("\n")  # a killed writer's torn line (--resume): the next record starts a line of its own
         self._file.write(json.dumps(record, sort_keys=True) + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())
@@ -37,8 +39,8 @@ class ResultsLog:
 
 
 def read_log(path: Path) -> list[dict[str, object]]:
-    """Records of a results.jsonl, last one per nodeid, in first-seen order; a torn last line is
-    ignored, a line that is not a case record is a ResultsError."""
+    """Records of a results.jsonl, last one per nodeid, in first-seen order; a line that is not
+    JSON is skipped (log_torn says whether the last one was), one that is not a case record is a ResultsError."""
     records: dict[str, dict[str, object]] = {}
     if not path.exists():
         return []
@@ -51,6 +53,19 @@ def read_log(path: Path) -> list[dict[str, object]]:
             raise ResultsError(f"{path}:{number}: not a case record (no nodeid or kernel_info); pass a run directory written by this suite")
         records[str(record["nodeid"])] = record
     return list(records.values())
+
+
+def log_torn(path: Path) -> bool:
+    """Whether the log's last line is a torn record: the writer was killed mid-line. (A torn line
+    with records after it was left by a killed session that --resume then continued: its case ran again.)"""
+    lines = path.read_text().splitlines() if path.exists() else []
+    if not lines or not lines[-1].strip():
+        return False
+    try:
+        json.loads(lines[-1])
+    except json.JSONDecodeError:
+        return True
+    return False
 
 
 def kernels_of(records: list[dict[str, object]], origins: list[str]) -> list[dict[str, object]]:
@@ -68,7 +83,8 @@ def fold_log(run_dir: Path, run: dict[str, object]) -> Results:
     both in the current vocabulary first (reports.record.upgrade), for the log of an older run."""
     data = upgrade({"run": run, "cases": read_log(run_dir / "results.jsonl")})
     data["kernels"] = kernels_of(data["cases"], list(data["run"].get("kernel_origins", [])))  # type: ignore[arg-type, attr-defined]
-    return Results.from_json(data, str(run_dir / "results.jsonl"))
+    log = run_dir / "results.jsonl"
+    return Results.from_json(data, str(log), torn_records=int(log_torn(log)))
 
 
 def write_results(run_dir: Path, results: Results) -> None:
@@ -90,10 +106,12 @@ def write_results(run_dir: Path, results: Results) -> None:
 
 
 def write_per_kernel(results: Results, run_dir: Path, name: str, render: Callable[[Results, dict[str, object]], str]) -> list[Path]:
-    """One file per kernel, NAME with {label} filled in (junit-{label}.xml, ktap-{label}.txt)."""
+    """One file per kernel, NAME with {label} filled in by the kernel's display name (junit-{label}.xml,
+    ktap-{label}.txt): unique in the run, so two kernels of one label never share a file."""
     paths = []
+    shown = results.display_names
     for kernel in results.kernels:
-        path = run_dir / name.format(label=kernel["label"])
+        path = run_dir / name.format(label=shown[str(kernel["name"])])
         path.write_text(render(results, kernel))
         paths.append(path)
     return paths

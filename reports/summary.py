@@ -22,12 +22,25 @@ def case_key(case: CaseRecord) -> CaseKey:
     return (case.spec, case.test, case.params_id)
 
 
-STATUS_WORDS = {Exit.REGRESSION: "REGRESSION", Exit.INFRASTRUCTURE: "ERROR", Exit.CLEAN: "CLEAN"}  # summary lines' first word
+# Summary lines' status word; a regression in a run that did not finish says both.
+STATUS_WORDS = {
+    Exit.REGRESSION: "REGRESSION",
+    Exit.INCOMPLETE: "INCOMPLETE",
+    Exit.INFRASTRUCTURE: "ERROR",
+    Exit.CLEAN: "CLEAN",
+    Exit.NOTHING_COMPARED: "NOTHING COMPARED",
+}
+# Marks a cell (case x kernel) the run planned but has no record of: the run did not finish.
+NOT_RUN_WORD = "MISS"
 
 
 def exit_status(results: Results) -> Exit:
     classes = results.classes()
-    return judged_exit(bool(classes[CaseClass.REGRESSION]), bool(classes[CaseClass.INFRASTRUCTURE]))
+    return judged_exit(bool(classes[CaseClass.REGRESSION]), bool(classes[CaseClass.INFRASTRUCTURE]), results.completeness.incomplete)
+
+
+def status_word(status: Exit, incomplete: bool) -> str:
+    return STATUS_WORDS[status] + (" (INCOMPLETE)" if incomplete and status is Exit.REGRESSION else "")
 
 
 def cells(results: Results) -> dict[tuple[CaseKey, str], list[CaseRecord]]:
@@ -59,7 +72,7 @@ def _plural(count: int, word: str, plural: str | None = None) -> str:
 
 def summary_line(results: Results) -> str:
     """One line a bot can paste: the status, then the counts that matter, then what was run."""
-    status = STATUS_WORDS[exit_status(results)]
+    status = status_word(exit_status(results), results.completeness.incomplete)
     primary = counts(results, results.primary)
     every = counts(results)
     found = [
@@ -78,8 +91,27 @@ def summary_line(results: Results) -> str:
         f"MADV_COLLAPSE conformance {status}: {', '.join(found)}; "
         f"{primary[CaseClass.PASS]} pass, {primary[CaseClass.SKIP]} skip of {_plural(sum(primary.values()), results.primary + ' case')}"
         + (f" x{repeat}" if repeat > 1 else "")
-        + f" on {_plural(len(results.kernels), 'kernel')} (rule book {results.rule_book}, run {results.run.get('run_id')})"
+        + f" on {kernels_run(results)}"
+        + "".join(f"; {gap}" for gap in results.completeness.gaps())
+        + f" (rule book {results.rule_book}, run {results.run.get('run_id')})"
     )
+
+
+def kernels_run(results: Results) -> str:
+    """'2 kernels', or '2 of 4 planned kernels' when some never ran."""
+    missing = len(results.completeness.kernels_not_run)
+    return (
+        f"{len(results.kernels)} of {len(results.kernels) + missing} planned kernels"
+        if missing
+        else _plural(len(results.kernels), "kernel")
+    )
+
+
+def incomplete_lines(results: Results) -> list[str]:
+    """What the run left undone, one line each, under a heading (empty for a complete run): every
+    human report prints these, from results.completeness."""
+    gaps = results.completeness.gaps()
+    return [f"Incomplete run ({NOT_RUN_WORD} = planned but not run):", *(f"- {gap}" for gap in gaps)] if gaps else []
 
 
 @dataclass
@@ -87,19 +119,32 @@ class OverviewCell:
     classes: Counter[CaseClass] = field(default_factory=Counter)
     skip_reasons: Counter[str] = field(default_factory=Counter)
     retried: int = 0  # cases whose call needed more than one attempt (EAGAIN)
+    not_run: int = 0  # cases planned on this kernel without a record (the run did not finish)
 
     @property
     def headline(self) -> CaseClass:
         return worst(self.classes)
 
     @property
+    def shows_not_run(self) -> bool:
+        """Cases not run outrank everything but a regression, an error or a flaky case: a PASS over
+        half a rule's cases is not a pass of the rule."""
+        return bool(self.not_run) and (not self.classes or self.headline not in FAILING)
+
+    @property
     def judged(self) -> int:
         return sum(n for c, n in self.classes.items() if c is not CaseClass.SKIP)
+
+    @property
+    def word(self) -> str:
+        return NOT_RUN_WORD if self.shows_not_run else WORDS[self.headline]
 
     def text(self, reasons: bool = False) -> str:
         """'PASS 12', 'FAIL 2/12', 'SKIP' (with reasons: 'SKIP: no 6.8 knobs')."""
         head = self.headline
         mark = RETRIED_MARK if self.retried else ""
+        if self.shows_not_run:
+            return f"{NOT_RUN_WORD} {self.not_run}/{self.judged + self.not_run}{mark}"
         if head is CaseClass.SKIP:
             reason = self.skip_reasons.most_common(1)[0][0] if reasons and self.skip_reasons else ""
             return f"SKIP: {reason}" if reason else "SKIP"
@@ -118,7 +163,7 @@ class OverviewRow:
 
     @property
     def headline(self) -> CaseClass:
-        return worst(cell.headline for cell in self.cells.values())
+        return worst(cell.headline for cell in self.cells.values() if cell.classes)
 
 
 def overview(results: Results) -> list[OverviewRow]:
@@ -135,8 +180,16 @@ def overview(results: Results) -> list[OverviewRow]:
         cell.retried += any(r.attempts > 1 for r in records)
         if cls is CaseClass.SKIP and first.message:
             cell.skip_reasons[first.message] += 1
+    rule_of = {case_key(c): c.rule or "-" for c in results.cases}  # a case not run on one kernel: its rule where it ran
+    for key, kernel in results.completeness.not_run:
+        row = rows.get((key[0], rule_of.get(key, "-")))
+        if row is not None:
+            row.cells.setdefault(kernel, OverviewCell()).not_run += 1
     spec_order = {spec: i for i, spec in enumerate(results.specs)}
     return sorted(rows.values(), key=lambda r: (spec_order.get(r.spec, len(spec_order)), natural(r.rule)))
+
+
+FAILING = (CaseClass.REGRESSION, CaseClass.INFRASTRUCTURE, CaseClass.FLAKY)
 
 
 def natural(rule: str) -> list[object]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -60,7 +61,8 @@ def test_terminal_matrix_fits_100_columns_and_has_a_legend() -> None:
 def test_email_fits_72_columns_opens_with_summary_and_lists_regressions_first() -> None:
     text = render_email(sample())
     lines = text.splitlines()
-    assert max(map(len, lines)) <= 72
+    # Only a case's -k word, which must not be cut, may pass 72 columns (as a URL would).
+    assert all(len(line) <= 72 or re.fullmatch(r" {6}\w+\[[\w.-]+\]( or)?", line) for line in lines)
     assert lines[0].startswith("Subject: MADV_COLLAPSE conformance REGRESSION: ")
     sections = [line for line in lines if line.endswith(":") and not line.startswith(" ")]
     assert sections[0] == "Kernels:"

@@ -71,6 +71,7 @@ def runs(draw: st.DrawFn) -> Results:
         "repeat": repeat,
         "kernel_origins": [k["origin"] for k in kernels],
         "rules": {"A0": "a", "A1": "b", "DOC.D3": "c"},
+        "finished": "2026-12-01T00:00:00+0000",
     }
     return Results(run=run, kernels=kernels, cases=cases)
 

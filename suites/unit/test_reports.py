@@ -49,7 +49,13 @@ def case(kernel: str, params: str, rule: str, verdict: str, message: str | None 
 
 
 DOCUMENT: dict[str, object] = {
-    "run": {"run_id": "r1", "spec": "upstream", "rule_book": "1", "rules": {"A0": "a rule", "D2.self": "another"}},
+    "run": {
+        "run_id": "r1",
+        "spec": "upstream",
+        "rule_book": "1",
+        "rules": {"A0": "a rule", "D2.self": "another"},
+        "finished": "2026-12-01T00:00:00+0000",
+    },
     "kernels": list(KERNEL_INFO.values()),
     "cases": [
         case("old-1", "self-nonice", "D2.self", "PASS"),
