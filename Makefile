@@ -1,7 +1,10 @@
 # Two commands do everything on a fresh Debian machine (as root, or with the host packages installed):
 #   make matrix   the conformance matrix over the default Debian kernels (KERNELS="..." to override)
 #   make check    the project's own tests: lint, unit tests, one real kernel end to end
+# Plain `make` (or `make help`) lists the targets and variables and starts nothing.
 # The test environments themselves are defined in tox.ini; this file only bootstraps.
+
+.DEFAULT_GOAL := help
 
 PYTHON ?= python3
 KERNELS ?=
@@ -24,8 +27,55 @@ CHECK_PACKAGES := chromium chromium-driver
 TOX_VENV := .venv-tox
 TOX := $(TOX_VENV)/bin/tox
 TOX_PIN := tox==4.67.15
+# The command run through make names itself `make TARGET` and its options TREE=, BASE=, ... (workflows/commands.py).
+COLLAPSE_TARGET = COLLAPSE_MAKE_TARGET=$@
 
-.PHONY: matrix check bench unit lint kernel mutants series bootstrap host-packages build-packages check-packages clean
+# What each target reads: a variable given on the command line that the target does not read would
+# be silently ignored (make matrix KERNEL=... runs every default kernel), so it stops make instead.
+VARIABLES := PYTHON KERNELS WORKERS ARGS SRC TREE SERIES BASE
+READS_matrix := KERNELS WORKERS ARGS
+READS_bench := KERNELS ARGS
+READS_check := ARGS
+READS_unit := ARGS
+READS_kernel := SRC ARGS
+READS_mutants := ARGS
+READS_series := TREE SERIES BASE ARGS
+TARGETS := help matrix check bench unit lint kernel mutants series bootstrap host-packages build-packages check-packages clean
+GIVEN := $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v)))
+$(foreach v,$(filter-out $(VARIABLES),$(GIVEN)),$(error $(v)= is no variable of this Makefile; they are $(VARIABLES) (make help)))
+$(foreach g,$(filter $(TARGETS),$(MAKECMDGOALS)),$(foreach v,$(filter-out PYTHON $(READS_$(g)),$(GIVEN)),\
+  $(error make $(g) does not read $(v)=; it reads $(or $(READS_$(g)),no variable) (make help))))
+# KERNELS: each debian:SUITE or an existing path, checked before anything is installed or booted.
+$(foreach k,$(KERNELS),$(if $(or $(filter debian:%,$(k)),$(wildcard $(k))),,\
+  $(error KERNELS: $(k) is neither debian:SUITE nor an existing kernel tree or vmlinuz)))
+
+.PHONY: $(TARGETS)
+
+help:
+	@echo 'collapse-conformance: madvise(MADV_COLLAPSE) conformance, run in VMs on real kernels.'
+	@echo ''
+	@echo 'Targets (each installs what it needs first: Debian packages as root, tox in $(TOX_VENV)):'
+	@echo '  make matrix    the conformance matrix over KERNELS (default: the four Debian kernels of vm/kernels.py)'
+	@echo '  make check     the project'"'"'s own tests: lint, unit tests, one real kernel end to end, harness (CI)'
+	@echo '  make unit      unit tests only (no VM)'
+	@echo '  make lint      ruff on the whole tree'
+	@echo '  make bench     speed benchmark: the matrix against the boot-time floor'
+	@echo '  make kernel    configure and build a test kernel (SRC=tree, default: Debian linux-source-6.12)'
+	@echo '  make mutants   mutation testing of the suite on linux-source-6.12'
+	@echo '  make series    validate a patch series: TREE=~/linux SERIES=<message-id | mbox | A..B> [BASE=ref]'
+	@echo '  make clean     remove the tox environments'
+	@echo '  make help      this text (also plain make)'
+	@echo ''
+	@echo 'Variables (only those the target reads; any other stops make):'
+	@echo '  KERNELS="debian:sid /path/to/linux ..."  matrix, bench: debian:SUITE, a built tree or a vmlinuz'
+	@echo '  WORKERS=auto|N   matrix: xdist workers (auto: one per kernel, bounded by cores and memory)'
+	@echo '  ARGS="..."       extra options for the command (pytest options for matrix/check/unit, e.g.'
+	@echo '                   ARGS="--rule C8", ARGS="-k ranges", ARGS="--collect-only")'
+	@echo '  SRC, TREE, SERIES, BASE   make kernel / make series, as above;  PYTHON=python3'
+	@echo ''
+	@echo 'Plain `tox` runs env_list = check (as make check, without installing host packages).'
+	@echo 'Exit status: make exits 0 or 2; the command'"'"'s own status is in make'"'"'s last line (Error N).'
+	@echo 'Every status: docs/exit-codes.md (python -m workflows.commands).'
 
 matrix: bootstrap
 	$(TOX) -e matrix -- $(foreach k,$(KERNELS),--kernel $(k)) -n $(WORKERS) --dist loadgroup $(ARGS)
@@ -34,7 +84,7 @@ check: bootstrap check-packages
 	$(TOX) -e check -- $(ARGS)
 
 bench: bootstrap
-	$(TOX) -e bench -- $(foreach k,$(KERNELS),--kernel $(k)) $(ARGS)
+	$(COLLAPSE_TARGET) $(TOX) -e bench -- $(foreach k,$(KERNELS),--kernel $(k)) $(ARGS)
 
 unit: bootstrap check-packages
 	$(TOX) -e unit -- $(ARGS)
@@ -43,13 +93,13 @@ lint: bootstrap
 	$(TOX) -e lint
 
 kernel: bootstrap build-packages
-	$(TOX) -e kernel -- $(if $(SRC),--src $(SRC)) $(ARGS)
+	$(COLLAPSE_TARGET) $(TOX) -e kernel -- $(if $(SRC),--src $(SRC)) $(ARGS)
 
 mutants: bootstrap build-packages
-	$(TOX) -e mutants -- $(ARGS)
+	$(COLLAPSE_TARGET) $(TOX) -e mutants -- $(ARGS)
 
 series: bootstrap build-packages
-	$(TOX) -e series -- --tree "$(TREE)" --series "$(SERIES)" $(if $(BASE),--base "$(BASE)") $(ARGS)
+	$(COLLAPSE_TARGET) $(TOX) -e series -- --tree "$(TREE)" --series "$(SERIES)" $(if $(BASE),--base "$(BASE)") $(ARGS)
 
 bootstrap: host-packages $(TOX_VENV)/.installed
 
@@ -71,3 +121,7 @@ $(TOX_VENV)/.installed: Makefile
 
 clean:
 	rm -rf $(TOX_VENV) .venv .tox
+
+# An unknown target names the list; never guessed.
+.DEFAULT:
+	@echo "make: no target '$@'; make help lists them" >&2; exit 2

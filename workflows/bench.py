@@ -17,10 +17,12 @@ import threading
 import time
 from pathlib import Path
 
+from reports.exits import Exit, Parser
 from reports.record import CaseRecord, Results, Verdict, load
-from workflows import suite
+from workflows import commands, suite
 
 REPO = Path(__file__).resolve().parent.parent
+COMMAND = commands.command("workflows.bench")
 
 
 def tree_rss(root: int) -> int:
@@ -97,10 +99,10 @@ def kernel_figures(document: Results) -> list[dict[str, object]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m workflows.bench", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = Parser(prog=commands.invoked(COMMAND), description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--kernel", action="append", default=[], help="kernels to run (default: the suite's default set)")
     parser.add_argument("-n", "--workers", default="auto", help="xdist workers")
-    parser.add_argument("--subset", type=int, default=3, help="cases rerun with one VM per case")
+    parser.add_argument("--subset", type=commands.jobs, default=3, help="cases rerun with one VM per case (at least 1)")
     parser.add_argument("--out", type=Path, default=REPO / "reports" / "out" / f"bench-{time.strftime('%Y%m%d-%H%M%S')}")
     args = parser.parse_args(argv)
     shared_dir, per_case_dir = args.out / "matrix", args.out / "vm-per-case"
@@ -108,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     # One spec: cases of a further spec reuse observations, which would read as zero-cost cases.
     wall, peak, status = run_pytest(suite.command(args.kernel, shared_dir, ["upstream"], workers=args.workers, options=["-q"]))
     if not (shared_dir / "results.json").exists():
-        print(f"error: the matrix run wrote no results (pytest exit {status}); see {shared_dir}", file=sys.stderr)
-        return 2
+        print(f"{commands.invoked(COMMAND)}: error: the matrix run wrote no results (pytest exit {status})", file=sys.stderr)
+        # pytest's bad input (its line is above) and Ctrl-C keep their meaning; anything else: no figures.
+        return Exit(status) if status in (Exit.USAGE, Exit.INTERRUPTED) else Exit.INFRASTRUCTURE
     document = load(shared_dir)
     rows = kernel_figures(document)
     workers = len(set().union(*(r["workers"] for r in rows))) or 1
@@ -151,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "bench.txt").write_text(text)
     (args.out / "bench.json").write_text(json.dumps({"rows": rows, "wall": wall, "floor": floor, "peak": peak}, default=sorted, indent=1))
     print(text, end="")
-    return 0
+    return Exit.CLEAN
 
 
 def _mem_total_gib() -> float:
@@ -160,4 +163,4 @@ def _mem_total_gib() -> float:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    commands.entry(COMMAND.name, main)

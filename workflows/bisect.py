@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -29,27 +28,28 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from reports.exits import Exit  # standard library only, too
-from workflows import suite  # standard library only: importing it cannot break the 125 guarantee
+from reports.exits import Exit, UserError  # standard library only, too
+from workflows import commands, suite  # standard library only: importing them cannot break the 125 guarantee
+from workflows.commands import BAD, GOOD, SKIP
 
 if TYPE_CHECKING:
     from reports.record import Results
+    from workflows.precheck import Target
 
-GOOD, BAD, SKIP = 0, 1, 125
 BISECT_ANSWER = {Exit.REGRESSION: BAD, Exit.INFRASTRUCTURE: SKIP, Exit.CLEAN: GOOD}  # reports.exits.judged_exit's, for git bisect run
 REPO = suite.REPO
-SUITE = suite.REPO / suite.SUITE
-PROG = "collapse-bisect"
+COMMAND = commands.command("collapse-bisect")
 
 
-class StartupError(Exception):
-    """This commit cannot be judged at all (exit 125); the message is one line naming the fix."""
+def prog() -> str:
+    """collapse-bisect, or python -m workflows.bisect: as the user ran it."""
+    return commands.invoked(COMMAND)
 
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # argparse exits 2, which git bisect would take for "bad".
-        self.exit(SKIP, f"{PROG}: skip: {message} (see {PROG} --help)\n")
+        self.exit(SKIP, f"{self.prog}: skip: {message} (see {self.prog} --help)\n")
 
 
 def verdict_of(results: Results) -> tuple[int, str]:
@@ -68,75 +68,35 @@ def verdict_of(results: Results) -> tuple[int, str]:
     return GOOD, f"good: {summary}"
 
 
-def tree_release(tree: Path) -> tuple[tuple[int, int, int], str]:
-    """The tree's version (from its Makefile, so an unconfigured tree will do) and its likely
-    release string, which the case ids start with (the last build's, else VERSION.PATCHLEVEL.SUBLEVEL)."""
-    makefile = tree / "Makefile"
-    head = makefile.read_text(errors="replace")[:4096] if makefile.exists() else ""
-    fields = dict(re.findall(r"^(VERSION|PATCHLEVEL|SUBLEVEL) = (\d+)$", head, re.MULTILINE))
-    if len(fields) < 3 or not (tree / "mm" / "khugepaged.c").exists():
-        raise StartupError(f"{tree}: not a kernel tree (no Makefile VERSION or mm/khugepaged.c); run from one, or pass --tree")
-    version = (int(fields["VERSION"]), int(fields["PATCHLEVEL"]), int(fields["SUBLEVEL"]))
-    built = tree / "include" / "config" / "kernel.release"
-    return version, built.read_text().strip() if built.exists() else ".".join(map(str, version))
-
-
-def selected(tree: Path, select: str, specs: list[str]) -> list[str]:
-    """The ids of the cases -k SELECT picks on TREE, as pytest would name them, without a kernel: the
-    rule book plans each grid for the tree's version (and .config when the tree has one), and pytest's
-    own -k matcher is applied to the names pytest matches (package, module, test[case id], markers)."""
-    # pytest's own -k grammar and matcher, so the pre-check can never disagree with the run it
-    # guards; they are not public API, and requirements.txt pins pytest (9.1.1) for that reason.
-    from _pytest.mark import KeywordMatcher
-    from _pytest.mark.expression import Expression
-
-    from suites import rulebook
+def target_of(tree: Path) -> Target:
+    """The tree's version (from its Makefile, so an unconfigured tree will do), its likely release
+    string, which the case ids start with (the last build's, else VERSION.PATCHLEVEL.SUBLEVEL), and
+    its .config when it has one."""
     from vm.kernels import parse_config
+    from workflows.precheck import Target, version_of
 
-    try:
-        expression = Expression.compile(select) if select else None
-    except SyntaxError as err:
-        raise StartupError(f'-k {select!r}: not a pytest -k expression ({err.msg}); e.g. -k "ranges and inside"') from None
-    unknown = set(specs) - set(rulebook.SPECS)
-    if unknown:
-        raise StartupError(f"--spec {', '.join(sorted(unknown))}: unknown; the specs are {', '.join(rulebook.SPECS)}")
-    version, label = tree_release(tree)
+    makefile = tree / "Makefile"
+    version = version_of(makefile.read_text(errors="replace")) if makefile.exists() else None
+    if version is None or not (tree / "mm" / "khugepaged.c").exists():
+        raise UserError(f"{tree}: not a kernel tree (no Makefile VERSION or mm/khugepaged.c); run from one, or pass --tree")
+    built = tree / "include" / "config" / "kernel.release"
+    label = built.read_text().strip() if built.exists() else ".".join(map(str, version))
     config_file = tree / ".config"
-    config = parse_config(config_file.read_text()) if config_file.exists() else {}  # empty: every option assumed
-    book = rulebook.load()
-    primary, *others = specs
-    ids = []
-    for test in book.tests:
-        target = rulebook.UnbuiltKernel(label, label, version, config)
-        planned = rulebook.plan(book, test, target, primary)
-        for spec in others:
-            planned += rulebook.plan(book, test, target, spec, beside=primary)
-        for case in planned:
-            name = f"test_{test}[{case.id}]"
-            names = {"suites", SUITE.name, name, "xdist_group"}  # a SKIP case would add "skip": never run, so left out
-            if case.skip is None and (expression is None or expression.evaluate(KeywordMatcher(names))):
-                ids.append(name)
-    if not ids:
-        raise StartupError(
-            f"-k {select!r} selects no case that runs on {label} (see {PROG} --list, or python -m suites.rulebook for the grids)"
-        )
-    return ids
+    return Target(version, label, parse_config(config_file.read_text()) if config_file.exists() else {})
 
 
 def run(args: argparse.Namespace) -> tuple[int, str]:
     try:
-        from reports.exits import UserError
-        from workflows import build  # here, not at the top: a broken install must still exit 125
+        from workflows import build, precheck  # here, not at the top: a broken install must still exit 125
     except ImportError as err:
-        raise StartupError(f"cannot import the suite ({err}); run {PROG} from the project's tox env (make matrix creates it)") from None
-    if not SUITE.exists():
-        raise StartupError(f"{SUITE} missing: install the project editable (pip install -e /path/to/collapse-conformance)")
+        raise UserError(f"cannot import the suite ({err}); run {prog()} from the project's tox env (make help lists them)") from None
     tree = args.tree.expanduser().resolve()
-    cases = selected(tree, args.k, args.spec)
+    # Every check before any build (shared with collapse-series): a typo costs one line, not a build.
+    cases = precheck.check(target_of(tree), args.k, args.spec, listing=f"see {prog()} --list", run=not args.list)
     if args.list:
         print("\n".join(cases))
         return GOOD, f"{len(cases)} cases selected on {tree.name}"
-    print(f"{PROG}: {len(cases)} cases selected in {tree}", file=sys.stderr, flush=True)
+    print(f"{prog()}: {len(cases)} cases selected in {tree}", file=sys.stderr, flush=True)
     started = time.monotonic()
     try:
         if not (tree / ".config").exists():
@@ -166,7 +126,7 @@ def run(args: argparse.Namespace) -> tuple[int, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog=prog(), description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tree", type=Path, default=Path.cwd(), help="the kernel tree (default: the current directory)")
     parser.add_argument("-k", default="", help="pytest -k expression choosing the cases (default: every case)")
     parser.add_argument("--spec", action="append", default=[], help="rule set, repeatable (default: upstream)")
@@ -178,14 +138,24 @@ def main(argv: list[str] | None = None) -> int:
     args.spec = list(dict.fromkeys(args.spec)) or ["upstream"]
     try:
         code, reason = run(args)
-    except StartupError as err:
+    except UserError as err:  # before any build: bad input, a missing tool, a selection of no case
         code, reason = SKIP, f"skip: {err}"
     except BaseException:  # whatever happens, git bisect must get 125, not 1 or 255
         traceback.print_exc()
         code, reason = SKIP, "skip (harness crashed, see the traceback above)"
-    print(f"{PROG}: {reason}", file=sys.stderr)
+    print(f"{prog()}: {reason}", file=sys.stderr)
     return code
 
 
+def refuse(problem: str) -> int:
+    print(f"{prog()}: skip: {problem}", file=sys.stderr)
+    return SKIP
+
+
+def cli() -> NoReturn:
+    """The console script (pyproject.toml) and `python -m workflows.bisect`."""
+    commands.entry(COMMAND.name, main, refuse)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()

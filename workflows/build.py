@@ -14,15 +14,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-from reports.exits import UserError
+from reports.exits import Exit, Parser, UserError
 from vm import debian, vng
-from vm.cache import default_cache
+from vm.cache import cache_option, default_cache
 from vm.kernels import parse_config
-from workflows import suite
+from workflows import commands, suite
 
 DEFAULT_PACKAGE, DEFAULT_SUITE = "linux-source-6.12", "bookworm-backports"
 FRAGMENT = Path(__file__).resolve().parent / "kconfig" / "collapse.config"
 DEFAULT_CACHE = default_cache()
+COMMAND = commands.command("workflows.build")
 # Options a fragment asks for that a kernel may not offer at all (renamed or merged upstream);
 # their absence is reported, never fatal. ZRAM_BACKEND_LZO exists from 6.12 only.
 OPTIONAL = {"ZRAM_BACKEND_LZO", "HAVE_ARCH_USERFAULTFD_WP", "PTE_MARKER_UFFD_WP", "MEMFD_CREATE"}
@@ -101,14 +102,12 @@ def run(command: list[str], cwd: Path | None = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m workflows.build", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
+    parser = Parser(prog=commands.invoked(COMMAND), description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--src", type=Path, help="an existing kernel tree to configure and build (default: Debian's source package)")
     parser.add_argument("--package", default=DEFAULT_PACKAGE, help="Debian source package to fetch when --src is not given")
     parser.add_argument("--suite", default=DEFAULT_SUITE, help="Debian suite to fetch it from")
-    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="download and build cache")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="make -j")
+    parser.add_argument("--cache-dir", type=cache_option, default=DEFAULT_CACHE, help="download and build cache")
+    parser.add_argument("--jobs", type=commands.jobs, default=os.cpu_count() or 1, help="make -j")
     parser.add_argument("--reconfigure", action="store_true", help="regenerate .config even if the tree has one")
     args = parser.parse_args(argv)
     try:
@@ -122,11 +121,11 @@ def main(argv: list[str] | None = None) -> int:
             configure(tree)
         build(tree, args.jobs)
     except UserError as err:
-        print(f"workflows.build: error: {err}", file=sys.stderr)
-        return 2
+        print(f"{commands.invoked(COMMAND)}: error: {err}", file=sys.stderr)
+        return Exit.USAGE
     print(tree)
-    return 0
+    return Exit.CLEAN
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    commands.entry(COMMAND.name, main)

@@ -22,16 +22,18 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from reports.exits import UserError
+from reports.exits import Exit, Parser, UserError
 from reports.record import CaseClass, Results, ResultsError, load
 from suites import rulebook
-from workflows import build
+from vm.cache import cache_option
+from workflows import build, commands
 
 REPO = Path(__file__).resolve().parent.parent
 MUTANTS = REPO / "suites" / "mutants"
 SURVIVORS = MUTANTS / "survivors.toml"
 APPLIED = ".collapse-conformance-mutant"  # in the tree: the patch currently applied, if any
 SPECS = ("upstream", "proposal")
+COMMAND = commands.command("workflows.mutants")
 
 
 @dataclass
@@ -115,15 +117,13 @@ def compare(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m workflows.mutants", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
+    parser = Parser(prog=commands.invoked(COMMAND), description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--tree", type=Path, help="a configured linux-6.12 tree (default: workflows.build's linux-source-6.12 tree)")
     parser.add_argument("--only", nargs="*", default=[], help="mutant names (file names without .patch)")
     parser.add_argument("--select", default=None, help="one -k expression for the baseline and every mutant (default: each patch's Grids:)")
     parser.add_argument("--out", type=Path, default=REPO / "reports" / "out" / f"mutants-{time.strftime('%Y%m%d-%H%M%S')}", help="results")
-    parser.add_argument("--cache-dir", type=Path, default=build.DEFAULT_CACHE, help="download and build cache")
-    parser.add_argument("--jobs", type=int, default=build.os.cpu_count() or 1, help="make -j")
+    parser.add_argument("--cache-dir", type=cache_option, default=build.DEFAULT_CACHE, help="download and build cache")
+    parser.add_argument("--jobs", type=commands.jobs, default=build.os.cpu_count() or 1, help="make -j")
     parser.add_argument("--baseline", type=Path, help="reuse the unpatched tree's results (RUN/baseline of an earlier make mutants)")
     args = parser.parse_args(argv)
     args.out = args.out.resolve()
@@ -187,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
             print(line(outcome), flush=True)
         build.build(tree, args.jobs)  # leave the tree built as it was
     except (UserError, ResultsError) as err:
-        print(f"workflows.mutants: error: {err}", file=sys.stderr)
-        return 2
+        print(f"{commands.invoked(COMMAND)}: error: {err}", file=sys.stderr)
+        return Exit.USAGE
     killed = sum(o.killed for o in outcomes)
     built = sum(o.built for o in outcomes)
     explained = sum(o.explained for o in outcomes)
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
 def exit_status(outcomes: list[Outcome]) -> int:
     """0 when every built mutant is killed or explained in survivors.toml (an equivalent mutant no
     observation can tell apart), 1 while one survives unexplained."""
-    return 0 if all(o.killed or o.explained for o in outcomes if o.built) else 1
+    return Exit.CLEAN if all(o.killed or o.explained for o in outcomes if o.built) else Exit.REGRESSION
 
 
 def line(o: Outcome) -> str:
@@ -223,4 +223,4 @@ def line(o: Outcome) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    commands.entry(COMMAND.name, main)

@@ -24,6 +24,7 @@ import contextlib
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -38,14 +39,20 @@ from reports.diff import CaseKey, case_name
 from reports.exits import UserError
 from reports.record import Results, ResultsError, load
 from suites.rulebook import DEFAULT_SPECS
-from workflows import basecache, build, patchset, suite
-from workflows.bisect import SKIP
-from workflows.patchset import git
+from vm.kernels import parse_config
+from workflows import basecache, build, commands, patchset, precheck, suite
+from workflows.commands import SKIP
+from workflows.patchset import git, option
 from workflows.series_report import Context, render_reply, write_pair
 from workflows.series_verdict import Blame, bisect, compare, selection, still_broken
 
 REPO = suite.REPO
-PROG = "make series"
+COMMAND = commands.command("collapse-series")
+
+
+def prog() -> str:
+    """make series, collapse-series or python -m workflows.series: as the user ran it."""
+    return commands.invoked(COMMAND)
 
 
 @dataclass
@@ -83,23 +90,51 @@ def run_suite(tree: Path, run_dir: Path, specs: list[str], select: str, verbose:
     try:
         return load(run_dir)
     except ResultsError:
-        raise UserError(f"the suite wrote no results in {run_dir}; run it by hand to see why: {shlex.join(command)}") from None
+        # By hand into a scratch directory: a failed attempt's --out is removed, and must stay free for the retry.
+        by_hand = [word if word != str(run_dir) else f"/tmp/{run_dir.name}-by-hand" for word in command]
+        raise UserError(f"the suite wrote no results for {run_dir.name}; run it by hand to see why: {shlex.join(by_hand)}") from None
 
 
-def validate(args: argparse.Namespace, clock: Clock) -> int:
+def output_dir(args: argparse.Namespace) -> Path:
+    """--out, refused when it holds results: a new directory, or an empty one."""
+    out = (args.out or REPO / "reports" / "out" / f"series-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"--out {out} already holds results; pass a new --out")
+    return out
+
+
+def discard_attempt(out: Path) -> None:
+    """Remove what a failed attempt wrote to OUT (empty or absent when it began, see output_dir): a
+    half-finished directory is no verdict, and left behind it would refuse the retry."""
+    if out.is_dir():
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def base_target(tree: Path, base: str) -> precheck.Target:
+    """The base commit's kernel as the pre-check plans it: its Makefile's version, and TREE's .config
+    when it has one (the base is built with it; without one, every option is assumed)."""
+    makefile = git(tree, "show", f"{base}:Makefile", what=f"{base[:12]} has no Makefile; pass {option('BASE')}<a kernel commit>")
+    version = precheck.version_of(makefile)
+    if version is None:
+        raise UserError(f"{base[:12]}: its Makefile names no VERSION; pass {option('BASE')}<a kernel commit>")
+    config = tree / ".config"
+    return precheck.Target(version, ".".join(map(str, version)), parse_config(config.read_text()) if config.exists() else {})
+
+
+def validate(args: argparse.Namespace, out: Path, clock: Clock) -> int:
     tree = args.tree.expanduser().resolve()
     if not (tree / "Makefile").exists() or not (tree / "mm").is_dir():
-        raise UserError(f"TREE={args.tree}: not a kernel source tree; pass the tree the series is for")
-    git(tree, "rev-parse", "--git-dir", what=f"TREE={args.tree} is not a git repository; `git init` and commit it, or clone the kernel")
-    out = (args.out or REPO / "reports" / "out" / f"series-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
-    if out.exists() and any(out.iterdir()):
-        raise UserError(f"--out {out} already holds results; pass a new --out")
+        raise UserError(f"{option('TREE')}{args.tree}: not a kernel source tree; pass the tree the series is for")
+    repo_fix = f"{option('TREE')}{args.tree} is not a git repository; `git init` and commit it, or clone the kernel"
+    git(tree, "rev-parse", "--git-dir", what=repo_fix)
     series = patchset.load(tree, args.series, out / "input")
     n = len(series.patches)
     ref = args.base or series.base_hint or "HEAD"
-    why = "BASE" if args.base else "the base-commit: trailer" if series.base_hint else "TREE's HEAD"
-    unknown = f"base {ref} ({why}) is not a commit of {tree}; fetch it there or pass BASE="
+    why = option("BASE").strip() if args.base else "the base-commit: trailer" if series.base_hint else "TREE's HEAD"
+    unknown = f"base {ref} ({why}) is not a commit of {tree}; fetch it there or pass {option('BASE').strip()}"
     base = git(tree, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", what=unknown)
+    # Every check before any build, as collapse-bisect's (one function): -k, --spec, vng and QEMU.
+    precheck.check(base_target(tree, base), args.k, args.spec, listing=f"see collapse-bisect --list --tree {tree}")
     say(f"{n} patches ({series.kind.value}) on {base[:12]} ({why})")
     patchset.check_applies(tree, base, series, out / "input")  # before any build
     config, _ = basecache.config_of(tree)
@@ -188,11 +223,11 @@ def _first_bad(blame: Blame | None, n: int) -> str:
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # argparse would exit 2; bad input is "could not tell" here, as in workflows.bisect.
-        self.exit(SKIP, f"{PROG}: error: {message} (see python -m workflows.series --help)\n")
+        self.exit(SKIP, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = Parser(prog="python -m workflows.series", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog=prog(), description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tree", required=True, help="the user's kernel tree (a git repository); its checkout is never modified")
     parser.add_argument("--series", required=True, help="a lore message-id, an mbox file, or a git range A..B of TREE")
     parser.add_argument("--base", default="", help="base ref (default: the base-commit: trailer, a range's start, else HEAD)")
@@ -204,21 +239,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="show the suite's output on stderr")
     args = parser.parse_args(argv)
     if not args.tree.strip() or not args.series.strip():
-        parser.error("pass TREE=<kernel git tree> and SERIES=<message-id | mbox file | git range>")
+        parser.error(f"pass {option('TREE')}<kernel git tree> and {option('SERIES')}<message-id | mbox file | git range>")
     args.tree = Path(args.tree)
-    args.spec = args.spec or list(DEFAULT_SPECS)
+    args.spec = list(dict.fromkeys(args.spec)) or list(DEFAULT_SPECS)
     clock = Clock()
     try:
-        return validate(args, clock)
+        out = output_dir(args)
     except UserError as err:
-        print(f"{PROG}: could not tell: {err}", file=sys.stderr)
+        print(f"{prog()}: could not tell: {err}", file=sys.stderr)
+        return SKIP
+    try:
+        return validate(args, out, clock)
+    except UserError as err:
+        print(f"{prog()}: could not tell: {err}", file=sys.stderr)
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+        print(f"{prog()}: interrupted", file=sys.stderr)
     except Exception:  # a bug, not bad input: show it, and still answer "could not tell"
         traceback.print_exc()
-        print(f"{PROG}: could not tell: the harness crashed (traceback above)", file=sys.stderr)
+        print(f"{prog()}: could not tell: the harness crashed (traceback above)", file=sys.stderr)
+    discard_attempt(out)
     return SKIP
 
 
+def refuse(problem: str) -> int:
+    print(f"{prog()}: could not tell: {problem}", file=sys.stderr)
+    return SKIP
+
+
+def cli() -> NoReturn:
+    """The console script (pyproject.toml) and `python -m workflows.series`."""
+    commands.entry(COMMAND.name, main, refuse)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from workflows import basecache, build, patchset, series
+from reports.kcidb import patchset_hash
+from workflows import basecache, build, commands, patchset, precheck, series
 from workflows.series_verdict import Blame, bisect
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,6 +61,7 @@ class Stubs:
         self.configured: list[Path] = []
         self.suites: list[str] = []  # -k of each suite run
         self.ran: list[tuple[list[str], Path | None]] = []  # workflows.build.run (make olddefconfig)
+        self.missing_tool = ""  # the pre-check's vng/QEMU check fails with this, when set
         self.script = tmp / "fake_suite.py"
         self.script.write_text(FAKE_SUITE)
 
@@ -76,6 +78,10 @@ class Stubs:
         self.configured.append(tree)
         (tree / ".config").write_text("CONFIG_TRANSPARENT_HUGEPAGE=y\n")
 
+    def tools(self) -> None:
+        if self.missing_tool:
+            raise series.UserError(self.missing_tool)
+
     def suite_command(self, tree: Path, run_dir: Path, specs: list[str], select: str = "") -> list[str]:
         self.suites.append(select)
         return [sys.executable, str(self.script), str(tree), str(run_dir), select, str(SAMPLE)]
@@ -88,6 +94,8 @@ def stubs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Stubs:
     monkeypatch.setattr(build, "configure", fake.configure)
     monkeypatch.setattr(build, "suite_command", fake.suite_command)
     monkeypatch.setattr(build, "run", lambda command, cwd=None: fake.ran.append((command, cwd)))
+    monkeypatch.setattr(precheck, "tools", fake.tools)
+    monkeypatch.delenv(commands.MAKE_TARGET, raising=False)
     return fake
 
 
@@ -110,7 +118,7 @@ def linux(tmp_path: Path) -> Path:
     tree.mkdir()
     git(tree, "init", "-q", "-b", "main")
     (tree / ".gitignore").write_text("arch/x86/boot/bzImage\nmodules.order\n.config\n")
-    (tree / "Makefile").write_text("all:\n")
+    (tree / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 12\nSUBLEVEL = 95\nEXTRAVERSION =\n\nall:\n")
     (tree / ".config").write_text("CONFIG_TRANSPARENT_HUGEPAGE=y\n")
     git(tree, "add", ".gitignore", "Makefile")
     commit(tree, "mm/khugepaged.c", "int madvise_collapse(void) { return -EINVAL; }\n", "base")
@@ -176,7 +184,7 @@ def test_kcidb_checkouts_carry_the_commit_and_the_patchset_hash(linux: Path, stu
         git(linux, "diff-tree", "-p", "--binary", "--full-index", "--no-color", f"{c}^", c) + "\n"
         for c in git(linux, "rev-list", "--reverse", "main..series").split()
     ]
-    assert kcidb["checkouts"][1]["patchset_hash"] == kcidb.patchset_hash(diffs)
+    assert kcidb["checkouts"][1]["patchset_hash"] == patchset_hash(diffs)
     schema = pytest.importorskip("kcidb_io").schema
     schema.V5_3.validate(kcidb)
 
@@ -223,7 +231,8 @@ def test_a_series_that_does_not_apply_names_the_patch_and_exits_125(
     code, _ = validate(linux, "main~1..series", tmp_path, "conflict", "--base", "main")
     assert code == 125
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("make series: could not tell: [PATCH 2/3] mm: return 0 inside one block does not apply to ")
+    assert err[-1].startswith("python -m workflows.series: could not tell: [PATCH 2/3] mm: return 0 inside one block does not apply to ")
+    assert err[-1].endswith("; pass --base <the commit it was made on>")
     assert stubs.suites == [] and stubs.builds == []  # checked before anything is built or run
 
 
@@ -249,8 +258,11 @@ def test_errors_on_the_series_are_could_not_tell(linux: Path, stubs: Stubs, tmp_
         (["--series", "nonsense"], "not an mbox file, a git range A..B nor a message-id"),
         (["--series", "main..nowhere"], "nowhere is not a commit of"),
         (["--series", "main..main"], "the range holds no commit"),
-        (["--series", "main..series", "--base", "v9.9"], "base v9.9 (BASE) is not a commit of"),
-        (["--series", ""], "pass TREE=<kernel git tree> and SERIES="),
+        (["--series", "main..series", "--base", "v9.9"], "base v9.9 (--base) is not a commit of"),
+        (["--series", ""], "pass --tree <kernel git tree> and --series <"),
+        (["--series", "main..series", "-k", "ranges and ("], "not a pytest -k expression"),
+        (["--series", "main..series", "-k", "nosuchcase"], "-k 'nosuchcase' selects no case that runs on 6.12.95"),
+        (["--series", "main..series", "--spec", "nope"], "--spec nope: unknown"),
     ],
 )
 def test_bad_input_is_one_line_and_125(
@@ -274,7 +286,7 @@ def test_a_message_id_without_lore_fails_in_one_line(
     monkeypatch.setattr(patchset, "B4_TIMEOUT_S", 30)
     assert validate(linux, "20261126000000.0-1-nobody@example.org", tmp_path, "msgid")[0] == 125
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("make series: could not tell: b4 ") and "mbox file" in err[0]
+    assert len(err) == 1 and err[0].startswith("python -m workflows.series: could not tell: b4 ") and "mbox file" in err[0]
 
 
 def test_not_a_git_tree_is_one_line(stubs: Stubs, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -329,3 +341,63 @@ def test_a_skip_or_a_missing_case_at_a_bisect_step_is_no_evidence() -> None:
     keys = [("upstream", "ranges", str(i), 1) for i in range(5)]
     found = still_broken(run("regression", "pass", "skip", "infrastructure"), keys)
     assert [found[k] for k in keys] == [True, False, None, None, None]
+
+
+def test_every_check_comes_before_any_build_as_in_collapse_bisect(
+    linux: Path, stubs: Stubs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A missing vng (or QEMU) is told before the base is built, as a mistyped -k or --spec is."""
+    stubs.missing_tool = "vng (virtme-ng) not found on PATH"
+    assert validate(linux, "main..series", tmp_path, "novng")[0] == 125
+    assert stubs.builds == [] and stubs.suites == [] and stubs.configured == []
+    assert capsys.readouterr().err.strip().endswith("could not tell: vng (virtme-ng) not found on PATH")
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ("", "no mail in it (empty, or not an mbox)"),
+        ("garbage\n", "no mail in it (empty, or not an mbox)"),
+        ("From x Mon Sep 17 00:00:00 2001\nFrom: A <a@b.c>\nSubject: [PATCH 1/1] hi\n\nno diff here\n", "1 mail(s) but no patch"),
+    ],
+    ids=["empty", "not-an-mbox", "no-diff"],
+)
+def test_an_mbox_without_patches_says_what_is_wrong_not_b4s_banner(
+    linux: Path, stubs: Stubs, tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, says: str
+) -> None:
+    mbox = tmp_path / "series.mbox"
+    mbox.write_text(content)
+    assert validate(linux, str(mbox), tmp_path, "bad-mbox")[0] == 125
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0], err
+    assert "OFFLINE" not in err[0] and "pass the series as an mbox file" not in err[0]
+
+
+def test_b4s_banner_is_never_its_reason() -> None:
+    assert patchset.b4_reason("Running in OFFLINE mode\n", 1) == "b4 exited 1 and said no more than its banner"
+    assert patchset.b4_reason("Running in OFFLINE mode\nERROR: no such thing\n", 1) == "ERROR: no such thing"
+
+
+def test_a_failed_attempt_leaves_nothing_that_blocks_the_retry(linux: Path, stubs: Stubs, tmp_path: Path) -> None:
+    code, out = validate(linux, "main..series", tmp_path, "retry", "-k", "nosuchcase")
+    assert code == 125 and not out.exists()  # patchset.load had written out/input
+    stubs.missing_tool = "vng (virtme-ng) not found on PATH"
+    assert validate(linux, "main..series", tmp_path, "retry")[0] == 125 and not out.exists()
+    stubs.missing_tool = ""
+    assert validate(linux, "main..series", tmp_path, "retry")[0] == 1
+    assert (out / "series.json").exists()
+    assert validate(linux, "main..series", tmp_path, "retry")[0] == 125  # a finished run's results stay refused
+
+
+def test_messages_name_the_command_that_ran(
+    linux: Path, stubs: Stubs, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = ("--base", "v9.9")
+    monkeypatch.setenv(commands.MAKE_TARGET, "series")  # as the Makefile runs the tox env
+    assert validate(linux, "main..series", tmp_path, "make", *args)[0] == 125
+    assert capsys.readouterr().err.startswith("make series: could not tell: base v9.9 (BASE=) is not a commit of ")
+    monkeypatch.delenv(commands.MAKE_TARGET)
+    monkeypatch.setattr(sys, "argv", ["/venv/bin/collapse-series"])
+    assert validate(linux, "main..series", tmp_path, "script", *args)[0] == 125
+    err = capsys.readouterr().err
+    assert err.startswith("collapse-series: could not tell: base v9.9 (--base) is not a commit of ") and err.rstrip().endswith("--base")

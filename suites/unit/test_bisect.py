@@ -167,3 +167,27 @@ def test_bisect_reads_records_without_a_class_from_their_verdict() -> None:
 def test_the_bad_answer_names_the_first_regression() -> None:
     code, reason = verdict_of(results(record("a", "pass"), record("x", "regression", message="B4: ...")))
     assert code == BAD and reason.startswith("bad: 1 pass, 1 regression; first: ranges[x] B4: ...")
+
+
+def test_a_missing_vng_is_skipped_before_the_build(
+    tree: Path, no_build: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """vng is needed to configure the tree and to boot it: told before anything is built."""
+    from vm import vng
+
+    monkeypatch.setattr(vng, "environment", lambda: {"PATH": str(tmp_path / "empty")})
+    assert bisect.main(["--tree", str(tree), "-k", CHEAP]) == SKIP
+    assert no_build == []
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "vng (virtme-ng) not found" in err[0], err
+    assert bisect.main(["--tree", str(tree), "-k", CHEAP, "--list"]) == GOOD  # listing needs no vng
+
+
+def test_bisect_and_series_share_one_pre_check() -> None:
+    """One function decides what both refuse before a build (no twin to drift apart)."""
+    import inspect
+
+    from workflows import series
+
+    assert "precheck.check(" in inspect.getsource(bisect.run) and "precheck.check(" in inspect.getsource(series.validate)
+    assert not hasattr(bisect, "selected")
