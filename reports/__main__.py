@@ -3,15 +3,24 @@
 python -m reports render RUN          every format again, from RUN/results.jsonl (with RUN/run.json,
                                       for a run killed before it wrote results.json), or from
                                       RUN/results.json when the log is gone (what a CI job keeps);
-                                      RUN is a run directory or a results.json
+                                      RUN is a run directory or its results.json: both spellings
+                                      render the same. When results.json and results.jsonl disagree
+                                      on a case (a hand-edited results.json), one line on stderr
+                                      says how; results.json is rendered as it is, never
+                                      overwritten, and the log's version is written beside it as
+                                      results.from-log.json (compare them with diff)
 python -m reports diff BASE NEW       regressions, errors, fixes, new and removed cases, kernels
-                                      paired by label
+                                      paired by label (one kernel each side: paired when of one
+                                      version); --pair-any also pairs kernels of different versions
+                                      and leftover kernels in order, and the header says so
 python -m reports diff RUN            along RUN's kernel order: last kernel passing, first failing
                                       (informational: exits 0)
 python -m reports merge RUN... --out DIR   one matrix from several runs of the same rule book
 
 The first line of stdout is a one-line summary. Exit status (reports.exits.Exit): 0 clean, 1 a kernel
-regression, 3 infrastructure errors only, 4 bad input (one line on stderr naming the fix).
+regression, 3 infrastructure errors only, 4 bad input (one line on stderr naming the fix), 6 the run
+did not finish (a kernel or cases planned but not run, a torn record, no finished mark; in a diff:
+either side), 7 a diff with no kernel pair to compare, 141 stdout closed early (`| head -1`).
 """
 
 from __future__ import annotations
@@ -21,36 +30,65 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import NoReturn
 
 from reports import OUT, render_run
-from reports.diff import diff, render_across, render_diff
-from reports.exits import Exit
+from reports.diff import diff, nothing_compared, render_across, render_diff
+from reports.exits import Exit, Parser, run_command
 from reports.matrix import render_summary
 from reports.merge import MergeError, merge
-from reports.record import Results, ResultsError, load
+from reports.record import CaseRecord, Results, ResultsError, load
 from reports.results import HEADER, fold_log
 from reports.summary import exit_status
 
-
-class Parser(argparse.ArgumentParser):
-    """argparse with the project's usage exit status (4) instead of argparse's 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        print(f"{self.prog}: error: {message}", file=sys.stderr)
-        sys.exit(Exit.USAGE)
+FROM_LOG = "results.from-log.json"  # the log's version of a run whose results.json disagrees with it
 
 
 def rendered(path: Path) -> tuple[Path, Results]:
-    """The run directory of PATH and its results: folded from results.jsonl when the run left its
-    log, else read from results.json (a CI job often keeps only that file)."""
+    """The run directory of PATH and its results, the same for RUN and RUN/results.json: folded from
+    results.jsonl when the run left its log (with results.json's header, or run.json for a killed
+    run), else read from results.json (a CI job often keeps only that file)."""
     run_dir = path if path.is_dir() else path.parent
-    if path.is_dir() and (run_dir / "results.jsonl").exists():
-        header = run_dir / HEADER if not (run_dir / "results.json").exists() else None
-        run = load_header(header) if header else load(path).run  # a killed run has no results.json
-        return run_dir, fold_log(run_dir, run)
-    return run_dir, load(path)
+    log, document = run_dir / "results.jsonl", run_dir / "results.json"
+    if (path.is_file() and path.name != document.name) or not log.exists():
+        return run_dir, load(path)
+    if not document.exists():
+        return run_dir, fold_log(run_dir, load_header(run_dir / HEADER))  # a killed run has no results.json
+    stored = load(document)
+    folded = fold_log(run_dir, stored.run)
+    difference = disagreement(stored, folded)
+    if difference is None:
+        return run_dir, folded
+    (run_dir / FROM_LOG).write_text(json.dumps(folded.to_json(), indent=1, sort_keys=True))
+    print(
+        f"warning: {document} and {log} disagree ({difference}); rendered {document.name} as it is (not overwritten), "
+        f"the log's version is {run_dir / FROM_LOG}",
+        file=sys.stderr,
+    )
+    return run_dir, stored
+
+
+def disagreement(stored: Results, folded: Results) -> str | None:
+    """How results.json differs from the log's fold, or None when every case it holds is the log's
+    own (the log may hold more: a run resumed after results.json was written)."""
+    logged = {(c.nodeid, c.kernel): c for c in folded.cases}
+    changed = [c for c in stored.cases if (c.nodeid, c.kernel) in logged and logged[(c.nodeid, c.kernel)] != c]
+    lost = [c for c in stored.cases if (c.nodeid, c.kernel) not in logged]
+    if not changed and not lost:
+        return None
+    parts = []
+    if changed:
+        first = changed[0]
+        parts.append(
+            f"{len(changed)} cases differ, first {first.nodeid}: {_verdict(first)} in results.json, "
+            f"{_verdict(logged[(first.nodeid, first.kernel)])} in results.jsonl"
+        )
+    if lost:
+        parts.append(f"{len(lost)} cases only in results.json, first {lost[0].nodeid}")
+    return "; ".join(parts)
+
+
+def _verdict(case: CaseRecord) -> str:
+    return f"{case.verdict}/{case.case_class}"
 
 
 def load_header(path: Path) -> dict[str, object]:
@@ -72,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     render.add_argument("run", type=Path, help="a run directory (reports/out/RUN) or its results.json")
     compare = sub.add_parser("diff", help="BASE NEW: class changes per kernel pair; RUN: changes along its kernels")
     compare.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="one or two run directories or results.json files")
+    compare.add_argument(
+        "--pair-any", action="store_true", help="also pair kernels of different versions, and kernels left unpaired in order"
+    )
     combine = sub.add_parser("merge", help="combine runs made with the same rule book")
     combine.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="run directories or results.json files")
     combine.add_argument("--out", type=Path, default=None, help="merged run directory (default: reports/out/merged-TIME)")
@@ -90,7 +131,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(render_across(load(args.runs[0])), end="")
                 return Exit.CLEAN
             base, new = (load(p) for p in args.runs)
-            result = diff(base, new)
+            result = diff(base, new, pair_any=args.pair_any)
+            if not result.pairs:
+                print(f"error: {nothing_compared(result)}", file=sys.stderr)
+                return Exit.NOTHING_COMPARED
             print(render_diff(result, new), end="")
             return result.exit_status
         out = (args.out or OUT / f"merged-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
@@ -106,4 +150,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_command(main)

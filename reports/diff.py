@@ -1,8 +1,11 @@
 """Compare stored classes: a baseline run against a new one (the patch-series flow), or the kernels
 of one run in their order (which kernel last passed a case and which first failed it).
 
-Kernels are paired by label wherever a label is on both sides (one kernel on each side: those
-two); the rest are listed as unpaired, never compared with a stranger."""
+Kernels are paired by label wherever a label is on both sides once (a label on several kernels of
+a side pairs by the full name, label plus build id); one kernel on each side, labels apart, pairs
+when both are of one version. Kernels of different versions pair only with pair_any (--pair-any),
+and the diff's header says so. The rest are listed as unpaired, never compared with a stranger; a
+diff with no pair compares nothing, and says so (Exit.NOTHING_COMPARED), never CLEAN."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from dataclasses import dataclass, field
 
 from reports.exits import Exit, judged_exit
 from reports.record import CaseClass, CaseRecord, Results
-from reports.summary import STATUS_WORDS
+from reports.summary import status_word
 
 CaseKey = tuple[str, str, str, int]  # spec, test, parameters, repeat
 Change = tuple[CaseKey, CaseClass, CaseClass]  # key, base class, new class
@@ -41,32 +44,81 @@ class Diff:
     unpaired_base: list[dict[str, object]]
     unpaired_new: list[dict[str, object]]
     rule_books: tuple[str, str]
+    notes: list[str] = field(default_factory=list)  # how kernels of different labels or versions were paired
+    incomplete: dict[str, list[str]] = field(default_factory=dict)  # side ('base', 'new') -> what it left undone
 
     @property
     def exit_status(self) -> Exit:
-        return judged_exit(any(p.regressions for p in self.pairs), any(p.errors for p in self.pairs))
+        if not self.pairs:
+            return Exit.NOTHING_COMPARED
+        return judged_exit(any(p.regressions for p in self.pairs), any(p.errors for p in self.pairs), bool(self.incomplete))
 
 
 def _classes(results: Results, kernel: str) -> dict[CaseKey, CaseRecord]:
     return {case_key(c): c for c in results.cases if c.kernel == kernel}
 
 
+Pairs = list[tuple[dict[str, object], dict[str, object]]]
+
+
+def _by_unique_label(kernels: list[dict[str, object]]) -> dict[str, dict[str, object]]:
+    """label -> kernel, for the labels only one kernel of the side carries."""
+    labels = [str(k["label"]) for k in kernels]
+    return {str(k["label"]): k for k in kernels if labels.count(str(k["label"])) == 1}
+
+
+def _describe_pair(old: dict[str, object], new: dict[str, object]) -> str:
+    return f"{old['label']} {old['version']} with {new['label']} {new['version']}"
+
+
+def _candidates(left: list[dict[str, object]], right: list[dict[str, object]]) -> Pairs:
+    """Kernels meant to be one: a label one kernel carries on each side; for a label several kernels
+    of a side carry, the very build (its full name) on both; else, one kernel on each side."""
+    mine, theirs = _by_unique_label(left), _by_unique_label(right)
+    by_name = {str(k["name"]): k for k in right}
+    pairs: Pairs = []
+    for kernel in left:
+        label, name = str(kernel["label"]), str(kernel["name"])
+        if label in mine and label in theirs:
+            pairs.append((kernel, theirs[label]))
+        elif label not in mine and name in by_name:
+            pairs.append((kernel, by_name[name]))
+    if not pairs and len(left) == 1 and len(right) == 1:
+        pairs = [(left[0], right[0])]
+    return pairs
+
+
 def pair_kernels(
-    base: Results, new: Results
-) -> tuple[list[tuple[dict[str, object], dict[str, object]]], list[dict[str, object]], list[dict[str, object]]]:
-    """(pairs, unpaired base kernels, unpaired new kernels)."""
-    left, right = base.kernels, new.kernels
-    if len(left) == 1 and len(right) == 1:
-        return [(left[0], right[0])], [], []
-    by_label = {str(k["label"]): k for k in right}
-    pairs = [(k, by_label[str(k["label"])]) for k in left if str(k["label"]) in by_label]
+    base: Results, new: Results, pair_any: bool = False
+) -> tuple[Pairs, list[dict[str, object]], list[dict[str, object]], list[str]]:
+    """(pairs, unpaired base kernels, unpaired new kernels, notes for the diff's header). Two kernels
+    of different versions pair only with PAIR_ANY, which also pairs the kernels left over, in order."""
+    pairs, notes = [], []
+    for old, now in _candidates(base.kernels, new.kernels):
+        if old["version"] == now["version"]:
+            pairs.append((old, now))
+            if old["label"] != now["label"]:
+                notes.append(f"one kernel on each side: paired {_describe_pair(old, now)} (labels differ)")
+        elif pair_any:
+            pairs.append((old, now))
+            notes.append(f"--pair-any: paired {_describe_pair(old, now)} (different versions)")
+        else:
+            notes.append(f"not paired: {_describe_pair(old, now)} are different versions; pass --pair-any to compare them")
     paired = {id(k) for pair in pairs for k in pair}
-    return pairs, [k for k in left if id(k) not in paired], [k for k in right if id(k) not in paired]
+    lone_left = [k for k in base.kernels if id(k) not in paired]
+    lone_right = [k for k in new.kernels if id(k) not in paired]
+    if pair_any:
+        extra = list(zip(lone_left, lone_right, strict=False))
+        pairs += extra
+        notes += [f"--pair-any: paired {_describe_pair(old, now)} (labels differ)" for old, now in extra]
+        lone_left, lone_right = lone_left[len(extra) :], lone_right[len(extra) :]
+    return pairs, lone_left, lone_right, notes
 
 
-def diff(base: Results, new: Results) -> Diff:
-    pairs, lone_base, lone_new = pair_kernels(base, new)
-    result = Diff([], lone_base, lone_new, (base.rule_book, new.rule_book))
+def diff(base: Results, new: Results, pair_any: bool = False) -> Diff:
+    pairs, lone_base, lone_new, notes = pair_kernels(base, new, pair_any)
+    incomplete = {side: run.completeness.gaps() for side, run in (("base", base), ("new", new)) if run.completeness.incomplete}
+    result = Diff([], lone_base, lone_new, (base.rule_book, new.rule_book), notes, incomplete)
     for old_kernel, new_kernel in pairs:
         before = _classes(base, str(old_kernel["name"]))
         after = _classes(new, str(new_kernel["name"]))
@@ -105,11 +157,13 @@ def _kernel(kernel: dict[str, object]) -> str:
 def render_diff(result: Diff, new: Results) -> str:
     regressions = sum(len(p.regressions) for p in result.pairs)
     errors = sum(len(p.errors) for p in result.pairs)
-    status = STATUS_WORDS[result.exit_status]
+    status = status_word(result.exit_status, bool(result.incomplete))
+    unfinished = "".join(f"; {side} run incomplete: {', '.join(gaps)}" for side, gaps in result.incomplete.items())
     lines = [
         f"MADV_COLLAPSE conformance diff {status}: {regressions} regressions, {errors} new infrastructure errors, "
-        f"{sum(len(p.fixes) for p in result.pairs)} fixes over {len(result.pairs)} kernel pairs"
+        f"{sum(len(p.fixes) for p in result.pairs)} fixes over {len(result.pairs)} kernel pairs{unfinished}"
     ]
+    lines += [f"pairing: {note}" for note in result.notes]
     if result.rule_books[0] != result.rule_books[1]:
         lines.append(
             f"warning: the runs used different rule books (base {result.rule_books[0]}, new {result.rule_books[1]}): "
@@ -134,6 +188,17 @@ def render_diff(result: Diff, new: Results) -> str:
     return "\n".join(lines) + "\n"
 
 
+def nothing_compared(result: Diff) -> str:
+    """The one-line error of a diff without a kernel pair: what each side holds and the way out."""
+    sides = [
+        ", ".join(f"{k['label']} {k['version']}" for k in kernels) or "no kernel" for kernels in (result.unpaired_base, result.unpaired_new)
+    ]
+    refused = next((note for note in result.notes if note.startswith("not paired")), "")
+    return f"nothing compared: no kernel pair (base has {sides[0]}; new has {sides[1]})" + (
+        f"; {refused}" if refused else "; kernels pair by label: pass --pair-any to pair them in order"
+    )
+
+
 @dataclass
 class Transition:
     key: CaseKey
@@ -146,7 +211,8 @@ def across(results: Results) -> list[Transition]:
     """For each case whose class changes along the run's kernel order: where it last passed before
     its first regression, and where that first regression is."""
     kernels = [str(k["name"]) for k in results.kernels]
-    labels = {str(k["name"]): f"{k['label']} {k['version']}" for k in results.kernels}
+    shown = results.display_names
+    labels = {str(k["name"]): f"{shown[str(k['name'])]} {k['version']}" for k in results.kernels}
     per_kernel = {k: _classes(results, k) for k in kernels}
     keys = sorted({key for classes in per_kernel.values() for key in classes})
     changes = []
