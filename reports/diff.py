@@ -9,10 +9,11 @@ diff with no pair compares nothing, and says so (Exit.NOTHING_COMPARED), never C
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from reports.exits import Exit, judged_exit
-from reports.record import CaseClass, CaseRecord, Results
+from reports.record import CaseClass, CaseRecord, Results, presence_of
 from reports.summary import status_word
 
 CaseKey = tuple[str, str, str, int]  # spec, test, parameters, repeat
@@ -36,6 +37,11 @@ class PairDiff:
     changed: list[Change] = field(default_factory=list)  # any other change of class
     added: list[CaseKey] = field(default_factory=list)
     removed: list[CaseKey] = field(default_factory=list)
+    # The rule book's changes one kernel has and the other lacks (key, new has it, its evidence),
+    # and the cases another rule decides because of them: a kernel that gained a backport is
+    # expected to behave otherwise, which is no regression.
+    kernel_changes: list[tuple[str, bool, str]] = field(default_factory=list)
+    rule_changes: list[tuple[CaseKey, str, str]] = field(default_factory=list)  # case, base rule, new rule
 
 
 @dataclass
@@ -122,13 +128,15 @@ def diff(base: Results, new: Results, pair_any: bool = False) -> Diff:
     for old_kernel, new_kernel in pairs:
         before = _classes(base, str(old_kernel["name"]))
         after = _classes(new, str(new_kernel["name"]))
-        pair = PairDiff(old_kernel, new_kernel)
+        pair = PairDiff(old_kernel, new_kernel, kernel_changes=changed_presence(old_kernel, new_kernel))
         for key in sorted(before.keys() | after.keys()):
             if key not in after:
                 pair.removed.append(key)
             elif key not in before:
                 pair.added.append(key)
             else:
+                if before[key].rule != after[key].rule:
+                    pair.rule_changes.append((key, before[key].rule or "-", after[key].rule or "-"))
                 was, now = before[key].case_class, after[key].case_class
                 if was == now:
                     continue
@@ -143,6 +151,18 @@ def diff(base: Results, new: Results, pair_any: bool = False) -> Diff:
                     pair.changed.append(change)
         result.pairs.append(pair)
     return result
+
+
+def changed_presence(old: dict[str, object], new: dict[str, object]) -> list[tuple[str, bool, str]]:
+    """Changes one kernel has and the other lacks, with the evidence of the side that has it."""
+    before, after = presence_of(old), presence_of(new)
+    found = []
+    for key in sorted(before.keys() & after.keys()):
+        if bool(before[key]["present"]) != bool(after[key]["present"]):
+            gained = bool(after[key]["present"])
+            holder = after[key] if gained else before[key]
+            found.append((key, gained, f"{holder['basis']}: {holder['evidence']}"))
+    return found
 
 
 def case_name(key: CaseKey, primary: str = "upstream") -> str:
@@ -175,6 +195,14 @@ def render_diff(result: Diff, new: Results) -> str:
             f"{_kernel(pair.base)} -> {_kernel(pair.new)}: {len(pair.regressions)} regressions, {len(pair.fixes)} fixes, "
             f"{len(pair.errors)} errors, {len(pair.changed)} other changes, {len(pair.added)} new, {len(pair.removed)} removed"
         )
+        for change_key, gained, evidence in pair.kernel_changes:
+            holder, other = (pair.new, pair.base) if gained else (pair.base, pair.new)
+            lines.append(f"  kernel change: {holder['label']} has {change_key}, {other['label']} lacks it ({evidence})")
+        if pair.rule_changes:
+            moves = Counter((old, now) for _, old, now in pair.rule_changes)
+            why = f" because of {', '.join(k for k, _, _ in pair.kernel_changes)}" if pair.kernel_changes else ""
+            for (old, now), count in sorted(moves.items()):
+                lines.append(f"  expectation: {_plural_cases(count)} decided by {now} instead of {old}{why}, not a regression")
         for title, items in (("regression", pair.regressions), ("error", pair.errors), ("fix", pair.fixes), ("changed", pair.changed)):
             for key, was, now in items:
                 record = records.get((key, str(pair.new["name"])))
@@ -186,6 +214,10 @@ def render_diff(result: Diff, new: Results) -> str:
     lines += [f"unpaired (only in base): {_kernel(k)}" for k in result.unpaired_base]
     lines += [f"unpaired (only in new): {_kernel(k)}" for k in result.unpaired_new]
     return "\n".join(lines) + "\n"
+
+
+def _plural_cases(count: int) -> str:
+    return f"{count} case" + ("" if count == 1 else "s")
 
 
 def nothing_compared(result: Diff) -> str:

@@ -11,7 +11,7 @@ import textwrap
 from collections import Counter
 from dataclasses import dataclass, field
 
-from reports.record import WORDS, CaseClass, CaseRecord, Results
+from reports.record import WORDS, CaseClass, CaseRecord, Results, presence_of
 from reports.summary import (
     NOT_RUN_WORD,
     RETRIED_MARK,
@@ -190,7 +190,40 @@ def render_text(results: Results, width: int = TERMINAL_WIDTH) -> str:
         cell_words = "".join(f"{row.word(n, results):>6}" for n in names)
         lines.append(f"    {_fit(row.label(short), label_width):<{label_width}}{cell_words}")
     lines += ["", *textwrap.wrap(LEGEND, width)]
+    lines += render_changes(results, width)
     return "\n".join(lines) + "\n"
+
+
+def render_changes(results: Results, width: int = TERMINAL_WIDTH) -> list[str]:
+    """Which of the rule book's changes each kernel has, and how that was decided: the rules'
+    bounds mean before or after a change, so this is why two kernels of one version may differ."""
+    names = [str(k["name"]) for k in results.kernels]
+    table = {name: presence_of(k) for name, k in zip(names, results.kernels, strict=True)}
+    keys = sorted({key for presence in table.values() for key in presence})
+    if not keys:
+        return []
+    short = short_names(results)
+    key_width = max(len(k) for k in keys) + 2
+    lines = ["", "Changes per kernel (+ has, - lacks; decided by g = git history, c = Debian changelog, r = release, a = --assume):"]
+    lines.append(" " * key_width + "".join(f"{short[n]:>6}" for n in names))
+    for key in keys:
+        cells = "".join(f"{_presence_cell(table[n].get(key)):>6}" for n in names)
+        lines.append(f"{key:<{key_width}}{cells}")
+    backports = [
+        f"{short[n]} {key}: {p['evidence']}"
+        for n in names
+        for key, p in sorted(table[n].items())
+        if p.get("basis") in ("git history", "Debian changelog", "assumed") and p.get("present")
+    ]
+    lines += ["Backports and assumptions:", *(_fit(f"  {line}", width) for line in backports)] if backports else []
+    return lines
+
+
+def _presence_cell(presence: dict[str, object] | None) -> str:
+    if presence is None:
+        return NOT_PLANNED
+    basis = {"git history": "g", "Debian changelog": "c", "release": "r", "assumed": "a"}.get(str(presence.get("basis")), "?")
+    return ("+" if presence.get("present") else "-") + basis
 
 
 OVERVIEW_LEGEND = (

@@ -424,3 +424,9 @@ def load(path: Path) -> Results:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ResultsError(f"{target}: not readable as JSON ({err}); pass a results.json written by this suite") from None
     return Results.from_json(data, str(target))
+
+
+def presence_of(kernel: dict[str, object]) -> dict[str, dict[str, object]]:
+    """The kernel's change set as results.json records it: change key -> present, basis, evidence."""
+    changes = kernel.get("changes")
+    return {str(k): v for k, v in changes.items() if isinstance(v, dict)} if isinstance(changes, dict) else {}

@@ -30,7 +30,9 @@ SUITES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "bookworm": (("bookworm", "bookworm-updates"), ("bookworm-security",)),
     "bookworm-backports": (("bookworm-backports",), ()),
     "trixie": (("trixie", "trixie-updates"), ("trixie-security",)),
+    "trixie-backports": (("trixie-backports",), ()),
     "sid": (("sid",), ()),
+    "experimental": (("experimental",), ()),
 }
 META_PACKAGE = "linux-image-amd64"
 KERNEL_PACKAGE = re.compile(r"^linux-(image|binary|modules|base)-\d[\w.+~-]*$")

@@ -8,15 +8,29 @@ import os
 import re
 import struct
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from reports.exits import UserError
 from reports.kcidb import patchset_hash
-from vm import debian
+from vm import changelog, debian
+from vm.changelog import StableUpdate
+from vm.presence import KernelFacts, Presence
 from vm.version import Version, parse_version
 
-DEFAULT_KERNELS = ("debian:bullseye", "debian:bookworm", "debian:bookworm-backports", "debian:sid")
+# One kernel per Debian suite that ships a distinct kernel line, the kernels users run: 5.10, 6.1,
+# 6.12 before and after the 6.12.113 backports (bookworm-backports, trixie = Debian stable), the
+# newest release (trixie-backports) and sid.
+DEFAULT_KERNELS = (
+    "debian:bullseye",
+    "debian:bookworm",
+    "debian:bookworm-backports",
+    "debian:trixie",
+    "debian:trixie-backports",
+    "debian:sid",
+)
+PRERELEASE = re.compile(r"[-~]rc\d")
 
 
 @dataclass(frozen=True)
@@ -32,6 +46,11 @@ class Kernel:
     banner: str = field(compare=False, default="")
     config_source: str | None = field(compare=False, default=None)  # None: no config was found
     git: dict[str, object] | None = field(compare=False, default=None)  # a tree's provenance (tree_provenance)
+    # A Debian package's upstream stable updates, from its changelog (None: not a Debian package).
+    stable_updates: tuple[StableUpdate, ...] | None = field(compare=False, default=None, repr=False)
+    changelog: str = field(compare=False, default="")  # where stable_updates were read
+    # The rule book's changes this kernel has or lacks, and how that was decided (suites fill it in).
+    presence: Mapping[str, Presence] = field(compare=False, default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -40,6 +59,12 @@ class Kernel:
 
     def has(self, option: str) -> bool:
         return self.config.get(option) in ("y", "m")
+
+    @property
+    def facts(self) -> KernelFacts:
+        """What deciding a change's presence reads of this kernel."""
+        prerelease = bool(PRERELEASE.search(f"{self.release} {self.banner}"))
+        return KernelFacts(self.version, prerelease, self.tree, self.stable_updates, self.changelog)
 
     def describe(self) -> dict[str, object]:
         return {
@@ -52,6 +77,8 @@ class Kernel:
             "banner": self.banner,
             "config": self.config_source or "unknown: no config found; every CONFIG requirement is assumed met",
             **({"git": self.git} if self.git else {}),
+            **({"changelog": self.changelog} if self.changelog else {}),
+            "changes": {key: presence.describe() for key, presence in sorted(self.presence.items())},
         }
 
 
@@ -133,10 +160,16 @@ def _identify(image: Path, config_file: Path | None, cache: Path) -> tuple[str, 
     return found
 
 
-def _from_image(origin: str, image: Path, label: str | None, tree: Path | None, config_file: Path | None, cache: Path) -> Kernel:
+def _from_image(
+    origin: str, image: Path, label: str | None, tree: Path | None, config_file: Path | None, cache: Path, package: Path | None = None
+) -> Kernel:
+    """PACKAGE: the root of the extracted Debian package tree the image came in, if any."""
     banner, image_id, config = _identify(image, config_file, cache)
     release = banner.split(" ", 1)[0]
+    found = changelog.find(package) if package else None
     return Kernel(
+        stable_updates=tuple(changelog.read(found)) if found else None,
+        changelog=str(found) if found else "",
         config_source=str(config_file) if config and config_file else None,
         git=tree_provenance(tree) if tree else None,
         origin=origin,
@@ -179,7 +212,7 @@ def resolve(origin: str, cache: Path, offline: bool = False) -> Kernel:
         suite = origin.split(":", 1)[1]
         entry = debian.resolve(cache, suite, offline=offline)
         image, config = _image_in_root(Path(entry.root))
-        return _from_image(origin, image, suite, None, config, cache)
+        return _from_image(origin, image, suite, None, config, cache, Path(entry.root))
     path = Path(origin).expanduser()
     if not path.exists():
         raise UserError(f"--kernel {origin}: no such file or directory; pass debian:SUITE, a kernel tree or a vmlinuz")
@@ -196,4 +229,7 @@ def resolve(origin: str, cache: Path, offline: bool = False) -> Kernel:
         raise UserError(f"--kernel {origin}: no lib/modules or usr/lib/modules directory above the image; put its modules there")
     candidates = [path.parent / f"config-{release}", path.parent / "config", modules / release / "config"]
     config = next((c for c in candidates if c.exists()), None)
-    return _from_image(origin, path.resolve(), None, None, config, cache)
+    # A vmlinuz of an extracted Debian package: the package root holds lib/modules (or usr/lib/modules).
+    usr_merged = modules.parent.name == "lib" and modules.parent.parent.name == "usr"
+    package = modules.parent.parent.parent if usr_merged else modules.parent.parent
+    return _from_image(origin, path.resolve(), None, None, config, cache, package)

@@ -69,7 +69,7 @@ class KernelFacts:
     """What the decision reads of a kernel; vm.kernels.Kernel provides it."""
 
     version: Version
-    release: str = ""  # uname -r: an -rc is before its release
+    prerelease: bool = False  # an -rc: before its release, which may hold later changes
     tree: Path | None = None  # a kernel tree: its git history, when it has one
     stable_updates: tuple[StableUpdate, ...] | None = None  # a Debian package's changelog
     changelog: str = ""  # where those were read
@@ -94,7 +94,7 @@ def decide(change: Change, kernel: KernelFacts, assumed: Mapping[str, bool]) -> 
 
 def released(change: Change, kernel: KernelFacts) -> bool:
     """At or after the mainline release; an -rc of that release is not (the change may be later)."""
-    rc = "-rc" in kernel.release and kernel.version[:2] == change.mainline[:2]
+    rc = kernel.prerelease and kernel.version[:2] == change.mainline[:2]
     return kernel.version >= change.mainline and not rc
 
 
