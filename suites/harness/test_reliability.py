@@ -1,7 +1,9 @@
 """The harness survives the kernel: real runs of the suite, with guests that misbehave on purpose.
 
 Each test runs pytest on the suite itself (a real kernel in a real VM) and reads the verdicts it
-recorded in results.json.
+recorded in results.json. No time limit here is a fixed number of seconds: the first run (the
+--repeat test, with the suite's default limits) measures this machine, and every later boot
+timeout, case timeout and wait is a multiple of what it measured (Pace).
 """
 
 from __future__ import annotations
@@ -11,34 +13,90 @@ import re
 import signal
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from suites import rulebook
+from vm import vng
+from vm.machine import TCG_SLOWDOWN
 from workflows.suite import command as suite_command
 
 REPO = Path(__file__).resolve().parents[2]
 KERNEL = "debian:bookworm"
 GRIDS = {name: len(test.grid()) for name, test in rulebook.load().tests.items()}
+# Every limit is this many times what was measured: room for the load to change between the measuring
+# run and the next (other VMs on the same cores), not for a slower machine (the measure scales with it).
+SLACK = 5.0
+REPEATED = "availability"
 
 
-def run_suite(run_dir: Path, *args: str) -> tuple[int, dict[str, dict[str, object]], str]:
-    """Run the suite; return its exit status, its records by case id, and its output."""
+@dataclass(frozen=True)
+class Pace:
+    """This machine's speed, measured by one real run of the suite in this session."""
+
+    boot_s: float  # the good kernel's boot as the suite recorded it (kernel_info.boot_s)
+    run_s: float  # the whole run that booted it once: start-up, collection, boot, cases, reports
+    scale: float  # the suite's multiplier of --case-timeout for the accelerator it chose
+
+    def run_limit(self, boots: int, waits_s: float = 0.0) -> float:
+        """Wall-clock limit for a suite run that boots BOOTS VMs and sits out WAITS_S seconds of its own timeouts."""
+        return SLACK * (boots * self.run_s + waits_s)
+
+    def case_timeout(self) -> str:
+        """--case-timeout for a case meant to answer: the limit is one measured boot, which starts the
+        same agent a case only talks to, so an answering case is well inside it and a hang costs a boot."""
+        return f"{self.boot_s / self.scale:.2f}"
+
+    def boot_timeout(self) -> str:
+        """--boot-timeout for a kernel meant to boot."""
+        return f"{SLACK * self.boot_s:.1f}"
+
+
+def records_of(run_dir: Path) -> dict[str, dict[str, object]]:
+    if not (run_dir / "results.json").exists():
+        return {}
+    return {str(c["case_id"]): c for c in json.loads((run_dir / "results.json").read_text())["cases"]}
+
+
+def run_suite(run_dir: Path, *args: str, limit_s: float | None) -> tuple[int, dict[str, dict[str, object]], str]:
+    """Run the suite; return its exit status, its records by case id, and its output. LIMIT_S only
+    guards against a harness that hangs; None leaves the run to the suite's own boot and case timeouts."""
     command = suite_command([KERNEL], run_dir, ["upstream"], tests=[], options=args)
-    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
-    records = {}
-    if (run_dir / "results.json").exists():
-        records = {str(c["case_id"]): c for c in json.loads((run_dir / "results.json").read_text())["cases"]}
-    return proc.returncode, records, proc.stdout + proc.stderr
+    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=limit_s)
+    return proc.returncode, records_of(run_dir), proc.stdout + proc.stderr
 
 
 @pytest.fixture(scope="module")
-def misbehaving_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict[str, dict[str, object]], str, Path]:
+def repeated_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict[str, dict[str, object]], str, Path, float]:
+    """One case x3 on one VM with the suite's default limits: the measuring run (and the --repeat test)."""
+    run_dir = tmp_path_factory.mktemp("repeat") / "run"
+    started = time.monotonic()
+    status, records, output = run_suite(run_dir, "suites/test_collapse.py", "-k", REPEATED, "--repeat", "3", limit_s=None)
+    return status, records, output, run_dir, time.monotonic() - started
+
+
+@pytest.fixture(scope="module")
+def pace(repeated_run) -> Pace:  # type: ignore[no-untyped-def]
+    status, records, output, _, run_s = repeated_run
+    assert status == 0 and records, f"the measuring run failed, so no limit can be derived:\n{output[-3000:]}"
+    info = next(iter(records.values()))["kernel_info"]
+    assert isinstance(info, dict)
+    measured = Pace(boot_s=float(info["boot_s"]), run_s=run_s, scale=TCG_SLOWDOWN if info["accel"] == "tcg" else 1.0)
+    print(f"measured: {measured}; boot timeout {measured.boot_timeout()} s, case timeout {measured.case_timeout()} s x{measured.scale:g}")
+    return measured
+
+
+@pytest.fixture(scope="module")
+def misbehaving_run(tmp_path_factory: pytest.TempPathFactory, pace: Pace) -> tuple[int, dict[str, dict[str, object]], str, Path]:
     """One VM panics, a fresh one proves isolation and prints a splat, hangs; a last one does nothing."""
     run_dir = tmp_path_factory.mktemp("selftest") / "run"
     selftests = [arg for action in ("panic", "isolation", "splat", "hang", "noop") for arg in ("--selftest", action)]
-    status, records, output = run_suite(run_dir, "suites/test_selftest.py", *selftests, "--case-timeout", "3")
+    hang_s = float(pace.case_timeout()) * pace.scale
+    limit = pace.run_limit(boots=3, waits_s=hang_s)  # panic's VM, a fresh one until the hang, one for noop
+    options = ["suites/test_selftest.py", *selftests, "--case-timeout", pace.case_timeout()]
+    status, records, output = run_suite(run_dir, *options, limit_s=limit)
     return status, records, output, run_dir
 
 
@@ -76,33 +134,42 @@ def test_kernel_splat_fails_the_case(misbehaving_run) -> None:  # type: ignore[n
     assert "kernel splat during the case: warning: WARNING: CPU: 0 PID: 1 at mm/khugepaged.c:0" in str(splat["message"])
 
 
-def test_hang_times_out_as_error_and_the_vm_is_killed(misbehaving_run) -> None:  # type: ignore[no-untyped-def]
-    _, records, _, _ = misbehaving_run
+def test_hang_times_out_as_error_and_the_vm_is_killed(misbehaving_run, pace: Pace) -> None:  # type: ignore[no-untyped-def]
+    _, records, _, run_dir = misbehaving_run
     hang = verdict(records, "hang")
-    assert hang["verdict"] == "ERROR" and "no answer from the guest agent within 15 s" in str(hang["message"])
+    within = float(pace.case_timeout()) * pace.scale  # as vm.machine computes it
+    assert hang["verdict"] == "ERROR" and f"no answer from the guest agent within {within:.0f} s" in str(hang["message"]), hang
     assert verdict(records, "noop")["verdict"] == "PASS"
-    assert not no_qemu_left()
+    assert not qemu_left(run_dir)
 
 
-def no_qemu_left() -> str:
-    return subprocess.run(["pgrep", "-af", "qemu-system-x86_64 -name virtme-ng"], capture_output=True, text=True).stdout.strip()
+def qemu_left(run_dir: Path) -> str:
+    """QEMU processes of RUN_DIR's guests (their results directory is on the command line): other
+    runs on the same machine, such as a matrix next door, have guests of their own."""
+    found = subprocess.run(["pgrep", "-af", "qemu-system-x86_64 -name virtme-ng"], capture_output=True, text=True).stdout
+    return "\n".join(line for line in found.splitlines() if f"path={run_dir.resolve()}/" in line)
 
 
-def test_interrupted_run_keeps_its_results_and_resumes(tmp_path: Path) -> None:
+def logged(log: Path) -> int:
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def test_interrupted_run_keeps_its_results_and_resumes(tmp_path: Path, pace: Pace) -> None:
     run_dir = tmp_path / "run"
     command = suite_command([KERNEL], run_dir, ["upstream"], "eligibility")
     proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = run_dir / "results.jsonl"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 5):
+    deadline = time.monotonic() + pace.run_limit(boots=1)  # one boot and five cases: less than the measuring run
+    while time.monotonic() < deadline and proc.poll() is None and logged(log) < 5:
         time.sleep(0.5)
+    assert proc.poll() is None and logged(log) >= 5, f"{logged(log)} cases recorded within {pace.run_limit(boots=1):.0f} s"
     proc.send_signal(signal.SIGTERM)  # what a CI timeout sends
-    assert proc.wait(timeout=120) == 2  # pytest's "interrupted"
+    assert proc.wait(timeout=pace.run_limit(boots=1)) == 2  # pytest's "interrupted"
     first = json.loads((run_dir / "results.json").read_text())
     done = len(first["cases"])
     eligibility, others = GRIDS["eligibility"], sum(GRIDS.values()) - GRIDS["eligibility"]
     assert 5 <= done < eligibility and (run_dir / "matrix.txt").exists()
-    assert not no_qemu_left()
+    assert not qemu_left(run_dir)
 
     resumed = subprocess.run([*command, "--resume", str(run_dir), "suites/test_collapse.py"], cwd=REPO, capture_output=True, text=True)
     counts = {word: int(n) for n, word in re.findall(r"(\d+) (passed|skipped|deselected|failed|error)", resumed.stdout.splitlines()[-1])}
@@ -113,15 +180,15 @@ def test_interrupted_run_keeps_its_results_and_resumes(tmp_path: Path) -> None:
     assert final["run"]["run_id"] == first["run"]["run_id"] and len(final["run"]["resumed"]) == 1
 
 
-def test_repeat_runs_every_case_n_times(tmp_path: Path) -> None:
-    status, records, output = run_suite(tmp_path / "run", "suites/test_collapse.py", "-k", "availability", "--repeat", "3")
+def test_repeat_runs_every_case_n_times(repeated_run) -> None:  # type: ignore[no-untyped-def]
+    status, records, output, run_dir, _ = repeated_run
     assert status == 0, output
     assert sorted(records) == [f"bookworm-anon-madvise-noadvice-noprctl-madvise-nice-rep{i}" for i in (1, 2, 3)]
-    header = " ".join((tmp_path / "run" / "matrix.txt").read_text().split())  # the matrix wraps at 100 columns
+    header = " ".join((run_dir / "matrix.txt").read_text().split())  # the matrix wraps at 100 columns
     assert "1 pass, 0 skip of 1 upstream case x3 on 1 kernel" in header
 
 
-def test_kernel_that_does_not_boot_errors_every_case_and_others_go_on(tmp_path: Path) -> None:
+def test_kernel_that_does_not_boot_errors_every_case_and_others_go_on(tmp_path: Path, pace: Pace) -> None:
     from vm import kernels
     from vm.cache import default_cache
 
@@ -135,8 +202,11 @@ def test_kernel_that_does_not_boot_errors_every_case_and_others_go_on(tmp_path: 
     (tmp_path / "lib" / "modules" / good.release).symlink_to(good.image.parent.parent / "lib" / "modules" / good.release)
     run_dir = tmp_path / "run"
     select = "availability or (anon and never and noadvice and noprctl)"
-    command = suite_command([broken, KERNEL], run_dir, ["upstream"], select, options=["--boot-timeout", "45"])
-    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
+    # The broken kernel sits out the boot timeout on each attempt; the good one must boot within it.
+    boot_timeout = pace.boot_timeout()
+    command = suite_command([broken, KERNEL], run_dir, ["upstream"], select, options=["--boot-timeout", boot_timeout])
+    limit = pace.run_limit(boots=1, waits_s=vng.START_ATTEMPTS * float(boot_timeout))
+    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=limit)
     cases = json.loads((run_dir / "results.json").read_text())["cases"]
     by_kernel: dict[str, set[str]] = {}
     for case in cases:
@@ -146,7 +216,7 @@ def test_kernel_that_does_not_boot_errors_every_case_and_others_go_on(tmp_path: 
     assert len(errors) == 7 and all("did not boot (tried twice)" in c["message"] for c in errors)
     assert {c["class"] for c in errors} == {"infrastructure"}
     assert proc.returncode == 3, "infrastructure errors and no regression: exit 3 (reports.exits.Exit), not 1"
-    assert not no_qemu_left()
+    assert not qemu_left(run_dir)
 
 
 def probe_guests() -> set[str]:
@@ -163,6 +233,10 @@ def test_kvm_probe_leaves_no_guest_behind() -> None:
 
     kernel = kernels.resolve(KERNEL, default_cache())
     before = probe_guests()
+    started = time.monotonic()
     ok, reason = accel.probe_kvm(kernel)
-    time.sleep(1)
+    # A killed QEMU may take a moment to be gone: give it as long as the probe took, measured here.
+    deadline = time.monotonic() + (time.monotonic() - started)
+    while probe_guests() - before and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert not (probe_guests() - before), f"probe ({ok}, {reason}) left a guest running"
