@@ -76,6 +76,7 @@ def runs(draw: st.DrawFn) -> Results:
     return Results(run=run, kernels=kernels, cases=cases)
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])  # no per-example time limit: machines differ
 @given(runs())
 def test_json_round_trip_loses_nothing(results: Results) -> None:
     assert Results.from_json(json.loads(json.dumps(results.to_json()))) == results
@@ -91,6 +92,7 @@ def test_render_keeps_every_case(results: Results) -> None:
         assert load(Path(tmp)) == results
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(runs())
 def test_diff_of_a_run_with_itself_is_empty(results: Results) -> None:
     result = diff(results, results)
@@ -98,7 +100,7 @@ def test_diff_of_a_run_with_itself_is_empty(results: Results) -> None:
     assert all(not (p.regressions or p.fixes or p.errors or p.changed or p.added or p.removed) for p in result.pairs)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(runs())
 def test_merging_a_run_split_by_kernel_gives_it_back(results: Results) -> None:
     with tempfile.TemporaryDirectory() as tmp:
