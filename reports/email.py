@@ -58,7 +58,7 @@ def render_email(results: Results) -> str:
         listed = [c for c in bad if c.case_class is cls]
         if not listed:
             continue
-        lines += ["", f"{cls.title}:"]
+        lines += ["", f"{cls.heading}:"]
         # One entry per kernel, rule and outcome: a rule broken the same way in eight cases is one finding.
         grouped: dict[tuple[str, str, str], list[CaseRecord]] = {}
         for case in listed:

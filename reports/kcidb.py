@@ -16,11 +16,23 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import UTC, datetime
+from typing import TypedDict
 
 from reports.record import CaseClass, Results
 
 ORIGIN = "collapse_conformance"
 VERSION = {"major": 5, "minor": 3}
+
+
+class KcidbDocument(TypedDict):
+    """The KCIDB v5 document render_kcidb writes (kcidb.json): its objects, each a JSON object."""
+
+    version: dict[str, int]
+    checkouts: list[dict[str, object]]
+    builds: list[dict[str, object]]
+    tests: list[dict[str, object]]
+
+
 STATUS = {
     CaseClass.PASS: "PASS",
     CaseClass.REGRESSION: "FAIL",
@@ -43,13 +55,14 @@ def _segment(text: str) -> str:
 
 
 def _checkout(kernel: dict[str, object]) -> dict[str, object]:
+    misc: dict[str, object] = {"release": kernel["release"], "version": kernel["version"]}
     checkout: dict[str, object] = {
         "id": f"{ORIGIN}:{kernel['name']}",
         "origin": ORIGIN,
         "tree_name": str(kernel["label"]),
         "valid": True,
         "comment": f"{kernel['origin']}: {kernel.get('banner') or kernel['release']}",
-        "misc": {"release": kernel["release"], "version": kernel["version"]},
+        "misc": misc,
     }
     git = kernel.get("git")
     if isinstance(git, dict):
@@ -57,7 +70,7 @@ def _checkout(kernel: dict[str, object]) -> dict[str, object]:
             if git.get(key):
                 checkout[field] = git[key]
         checkout["patchset_hash"] = git.get("patchset_hash") or ""  # KCIDB's "no patches on top"
-        checkout["misc"] = {**checkout["misc"], "dirty": bool(git.get("dirty"))}  # type: ignore[dict-item]
+        misc["dirty"] = bool(git.get("dirty"))
     return checkout
 
 
@@ -81,10 +94,12 @@ def _not_run(results: Results, kernel: dict[str, object], build_id: str) -> list
     ]
 
 
-def render_kcidb(results: Results) -> dict[str, object]:
+def render_kcidb(results: Results) -> KcidbDocument:
     run = results.run
     primary = results.primary
-    checkouts, builds, tests = [], [], []
+    checkouts: list[dict[str, object]] = []
+    builds: list[dict[str, object]] = []
+    tests: list[dict[str, object]] = []
     gaps = results.completeness.gaps()
     for kernel in results.kernels:
         build_id = f"{ORIGIN}:{kernel['name']}"

@@ -6,6 +6,7 @@ import json
 import time
 from pathlib import Path
 
+from reports.jsonvalues import planned_cases
 from reports.record import load
 
 
@@ -33,9 +34,9 @@ def merge(runs: list[Path], out: Path) -> dict[str, object]:
     planned: dict[str, list[str]] = {}
     for _, doc in documents:
         specs += [spec for spec in doc.specs if spec not in specs]
-        for name, nodeids in dict(doc.run.get("planned_cases") or {}).items():  # type: ignore[call-overload]
+        for name, nodeids in planned_cases(doc.run).items():
             planned[name] = list(dict.fromkeys([*planned.get(name, []), *nodeids]))
-        kernel_origins += [o for o in doc.run.get("kernel_origins", []) if o not in kernel_origins]  # type: ignore[attr-defined]
+        kernel_origins += [o for o in doc.kernel_origins if o not in kernel_origins]
         rules.update(doc.statements)
         for case in doc.cases:
             # Keyed by node id and kernel: two builds with one label share node ids (no xdist group).
@@ -54,7 +55,7 @@ def merge(runs: list[Path], out: Path) -> dict[str, object]:
         "specs": specs,
         "kernel_origins": kernel_origins,
         "rules": rules,
-        "repeat": max(int(doc.run.get("repeat", 1)) for _, doc in documents),  # type: ignore[call-overload]
+        "repeat": max(doc.repeat for _, doc in documents),
         "merged_from": [str(path) for path, _ in documents],
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

@@ -17,6 +17,9 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
+from typing import Any, NotRequired, TypedDict, cast
+
+from reports.jsonvalues import integer, mapping, planned_cases, texts
 
 
 class Verdict(StrEnum):
@@ -40,7 +43,8 @@ class CaseClass(StrEnum):
     SKIP = "skip"
 
     @property
-    def title(self) -> str:
+    def heading(self) -> str:
+        """The title of the report section listing this class (str.title is str's own)."""
         return TITLES[self]
 
     @property
@@ -128,7 +132,11 @@ class ResultsError(Exception):
 
 def _renamed(data: object, legacy: dict[str, str]) -> object:
     """DATA (when a dict) with each legacy key under its current name; when both are there, the current one wins."""
-    if not isinstance(data, dict) or not legacy.keys() & data.keys():
+    return _renamed_keys(data, legacy) if isinstance(data, dict) else data
+
+
+def _renamed_keys(data: dict[str, object], legacy: dict[str, str]) -> dict[str, object]:
+    if not legacy.keys() & data.keys():
         return data
     return {legacy.get(key, key): value for key, value in data.items() if key not in legacy or legacy[key] not in data}
 
@@ -141,7 +149,7 @@ def _upgrade_case(case: object) -> object:
 
 def upgrade_run(run: dict[str, object]) -> dict[str, object]:
     """A run header (run.json, results.json's run) in the current vocabulary."""
-    return _renamed(run, LEGACY_RUN_KEYS)  # type: ignore[return-value]
+    return _renamed_keys(run, LEGACY_RUN_KEYS)
 
 
 def upgrade(data: dict[str, object]) -> dict[str, object]:
@@ -151,10 +159,10 @@ def upgrade(data: dict[str, object]) -> dict[str, object]:
     upgraded = dict(data)
     if "run" in data:
         upgraded["run"] = _renamed(data["run"], LEGACY_RUN_KEYS)
-    if isinstance(data.get("kernels"), list):
-        upgraded["kernels"] = [_renamed(kernel, LEGACY_KERNEL_KEYS) for kernel in data["kernels"]]  # type: ignore[attr-defined]
-    if isinstance(data.get("cases"), list):
-        upgraded["cases"] = [_upgrade_case(case) for case in data["cases"]]  # type: ignore[attr-defined]
+    if isinstance(kernels := data.get("kernels"), list):
+        upgraded["kernels"] = [_renamed(kernel, LEGACY_KERNEL_KEYS) for kernel in kernels]
+    if isinstance(cases := data.get("cases"), list):
+        upgraded["cases"] = [_upgrade_case(case) for case in cases]
     return upgraded
 
 
@@ -215,10 +223,12 @@ class CaseRecord:
         values.setdefault("rule", None)
         values.setdefault("group", "unruled")
         values.setdefault("expected", None)
-        values["verdict"] = Verdict(values["verdict"])
-        record = cls(**values)  # type: ignore[arg-type]
+        values["verdict"] = Verdict(cast(str, values["verdict"]))
+        # The fields' values are as JSON gave them: the dataclass does not check their types at run
+        # time (it never did); a missing or unknown argument is a TypeError the caller reports.
+        record = cls(**cast(dict[str, Any], values))
         stored = data.get("class")
-        record.case_class = CaseClass(stored) if stored else legacy_class(record, primary)
+        record.case_class = CaseClass(cast(str, stored)) if stored else legacy_class(record, primary)
         if record.case_class not in CLASSES_OF_VERDICT[record.verdict]:
             raise ContradictionError(f"case {record.nodeid}: verdict {record.verdict} contradicts class {record.case_class}")
         return record
@@ -290,9 +300,8 @@ def completeness(run: dict[str, object], kernels: list[dict[str, object]], cases
     """The run's Completeness from its header, its kernels, its records and the log's torn tail."""
     names = {str(k["name"]): str(k["label"]) for k in kernels}
     ran_origins = {str(k.get("origin")) for k in kernels}
-    missing_kernels = [str(o) for o in run.get("kernel_origins", []) if str(o) not in ran_origins]  # type: ignore[attr-defined]
-    planned = run.get("planned_cases")
-    plan: dict[str, list[str]] = {str(k): [str(n) for n in v] for k, v in planned.items()} if isinstance(planned, dict) else {}
+    missing_kernels = [o for o in texts(run.get("kernel_origins")) if o not in ran_origins]
+    plan = planned_cases(run)
     recorded: dict[str, set[str]] = {}
     rows: dict[str, RowKey] = {}
     for case in cases:
@@ -335,6 +344,20 @@ def display_names(kernels: list[dict[str, object]]) -> dict[str, str]:
     return shown
 
 
+class ResultsDocument(TypedDict):
+    """results.json as Results.to_json writes it (Results.from_json reads any JSON and checks its shape)."""
+
+    run: dict[str, object]
+    kernels: list[dict[str, object]]  # the kernels' descriptions (vm.kernels.Kernel.describe, and name, accel, boot_s)
+    cases: list[dict[str, object]]  # CaseRecord.to_json
+    torn_records: NotRequired[int]
+
+
+def specs_of(run: dict[str, object]) -> list[str]:
+    """A run header's specs, the fully checked one first (older runs name one spec)."""
+    return texts(run.get("specs")) or [str(run.get("spec", "upstream"))]
+
+
 @dataclass
 class Results:
     """A run: its header, its kernels (descriptions, in --kernel order) and its case records, and
@@ -355,7 +378,7 @@ class Results:
     @property
     def specs(self) -> list[str]:
         """The run's specs, the fully checked one first (older runs name one spec)."""
-        return list(self.run.get("specs") or [str(self.run.get("spec", "upstream"))])  # type: ignore[call-overload]
+        return specs_of(self.run)
 
     @property
     def primary(self) -> str:
@@ -367,7 +390,17 @@ class Results:
 
     @property
     def statements(self) -> dict[str, str]:
-        return dict(self.run.get("rules", {}))  # type: ignore[call-overload]
+        return {str(rule): str(statement) for rule, statement in mapping(self.run.get("rules")).items()}
+
+    @property
+    def repeat(self) -> int:
+        """How many times each case ran (--repeat; 1 for a run that does not say)."""
+        return integer(self.run, "repeat", 1)
+
+    @property
+    def kernel_origins(self) -> list[str]:
+        """The --kernel values the run planned, in order."""
+        return texts(self.run.get("kernel_origins"))
 
     @property
     def tool(self) -> str:
@@ -382,35 +415,35 @@ class Results:
     def classes(self) -> Counter[CaseClass]:
         return Counter(case.case_class for case in self.cases)
 
-    def to_json(self) -> dict[str, object]:
-        data: dict[str, object] = {"run": self.run, "kernels": self.kernels, "cases": [case.to_json() for case in self.cases]}
+    def to_json(self) -> ResultsDocument:
+        data: ResultsDocument = {"run": self.run, "kernels": self.kernels, "cases": [case.to_json() for case in self.cases]}
         if self.torn_records:
             data["torn_records"] = self.torn_records  # results.json alone must tell what the log told
         return data
 
     @classmethod
     def from_json(cls, data: object, source: str = "results", torn_records: int = 0) -> Results:
-        if not isinstance(data, dict) or not isinstance(data.get("run"), dict) or not isinstance(data.get("cases"), list):
+        document = upgrade(data) if isinstance(data, dict) else {}
+        run, records = document.get("run"), document.get("cases")
+        if not isinstance(run, dict) or not isinstance(records, list):
             raise ResultsError(
                 f"{source}: not a results document (needs run, kernels and cases); pass a results.json written by this suite"
             )
-        data = upgrade(data)
-        run: dict[str, object] = data["run"]
-        primary = str((run.get("specs") or [run.get("spec", "upstream")])[0])  # type: ignore[index]
+        primary = specs_of(run)[0]
         try:
-            cases = [CaseRecord.from_json(case, primary) for case in data["cases"]]
+            cases = [CaseRecord.from_json(case, primary) for case in records]
         except ContradictionError as err:
             raise ResultsError(f"{source}: {err}; fix that record (or delete it and rerun the case with --resume)") from None
         except (TypeError, ValueError, AttributeError) as err:
             raise ResultsError(f"{source}: a case record is malformed ({err}); pass a results.json written by this suite") from None
-        kernels = data.get("kernels")
+        kernels = document.get("kernels")
         if not isinstance(kernels, list):
             raise ResultsError(f"{source}: no kernel list; pass a results.json written by this suite")
         for kernel in kernels:
             lacking = KERNEL_FIELDS - set(kernel) if isinstance(kernel, dict) else KERNEL_FIELDS
             if lacking:
                 raise ResultsError(f"{source}: a kernel lacks {', '.join(sorted(lacking))}; pass a results.json written by this suite")
-        torn = data.get("torn_records", 0)
+        torn = document.get("torn_records", 0)
         return cls(run=run, kernels=kernels, cases=cases, torn_records=max(torn_records, torn if isinstance(torn, int) else 0))
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from reports import render_run
 from reports.exits import Exit
+from reports.jsonvalues import planned_cases
 from reports.record import TOOL, CaseClass, Results
 from reports.results import ResultsLog, fold_log, read_log
 from reports.summary import exit_status, summary_line
@@ -55,7 +56,7 @@ class Recorder:
     def plan(self, nodeids: dict[str, list[str]]) -> None:
         """The cases planned per kernel: those collected now plus, for --resume, those already in the
         log and in the resumed header's plan (the run plans what it ran before too)."""
-        planned: dict[str, list[str]] = {str(k): list(v) for k, v in dict(self.run.get("planned_cases") or {}).items()}  # type: ignore[call-overload]
+        planned = planned_cases(self.run)
         for record in read_log(self.log.path):
             planned.setdefault(str(record.get("kernel")), []).append(str(record["nodeid"]))
         for kernel, ids in nodeids.items():
@@ -89,8 +90,8 @@ class Recorder:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for key, record in report.user_properties:
-            if key == RECORD_KEY:
-                self.log.append(record)  # type: ignore[arg-type]
+            if key == RECORD_KEY and isinstance(record, dict):  # a case's record (suites/plugin/verdicts.py)
+                self.log.append(record)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -114,7 +115,7 @@ class Recorder:
         self.run["exit_status"] = int(session.exitstatus)
         render_run(self.run_dir, self.results)
 
-    def pytest_terminal_summary(self, terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.results is None:
             return
         terminalreporter.section("MADV_COLLAPSE conformance")

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from reports.jsonvalues import mapping, mappings, texts
 from reports.record import Results, ResultsError, upgrade
 
 HEADER = "run.json"  # the run's header, written with the first record: a killed run can be rendered
@@ -72,7 +73,7 @@ def kernels_of(records: list[dict[str, object]], origins: list[str]) -> list[dic
     """Each kernel's description, merged over its records, in the order of the --kernel values (ORIGINS)."""
     kernels: dict[str, dict[str, object]] = {}
     for record in records:
-        info: dict[str, object] = record["kernel_info"]  # type: ignore[assignment]
+        info = mapping(record["kernel_info"])  # read_log refuses a record whose kernel_info is no dict
         kernels.setdefault(str(info.get("name")), {}).update({k: v for k, v in info.items() if v is not None})
     order = {origin: index for index, origin in enumerate(origins)}
     return sorted(kernels.values(), key=lambda k: (order.get(str(k.get("origin")), len(order)), str(k["name"])))
@@ -82,7 +83,7 @@ def fold_log(run_dir: Path, run: dict[str, object]) -> Results:
     """The run's results from its results.jsonl (the log written case by case) and its header RUN;
     both in the current vocabulary first (reports.record.upgrade), for the log of an older run."""
     data = upgrade({"run": run, "cases": read_log(run_dir / "results.jsonl")})
-    data["kernels"] = kernels_of(data["cases"], list(data["run"].get("kernel_origins", [])))  # type: ignore[arg-type, attr-defined]
+    data["kernels"] = kernels_of(mappings(data["cases"]), texts(mapping(data["run"]).get("kernel_origins")))
     log = run_dir / "results.jsonl"
     return Results.from_json(data, str(log), torn_records=int(log_torn(log)))
 

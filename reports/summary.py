@@ -86,7 +86,7 @@ def summary_line(results: Results) -> str:
         else []
     )
     found += [f"{every[CaseClass.OTHER_SPEC]} FAIL of {' + '.join(results.specs[1:])}"] if every[CaseClass.OTHER_SPEC] else []
-    repeat = int(results.run.get("repeat", 1))  # type: ignore[call-overload]
+    repeat = results.repeat
     return (
         f"MADV_COLLAPSE conformance {status}: {', '.join(found)}; "
         f"{primary[CaseClass.PASS]} pass, {primary[CaseClass.SKIP]} skip of {_plural(sum(primary.values()), results.primary + ' case')}"
@@ -182,9 +182,9 @@ def overview(results: Results) -> list[OverviewRow]:
             cell.skip_reasons[first.message] += 1
     rule_of = {case_key(c): c.rule or "-" for c in results.cases}  # a case not run on one kernel: its rule where it ran
     for key, kernel in results.completeness.not_run:
-        row = rows.get((key[0], rule_of.get(key, "-")))
-        if row is not None:
-            row.cells.setdefault(kernel, OverviewCell()).not_run += 1
+        planned_row = rows.get((key[0], rule_of.get(key, "-")))
+        if planned_row is not None:
+            planned_row.cells.setdefault(kernel, OverviewCell()).not_run += 1
     spec_order = {spec: i for i, spec in enumerate(results.specs)}
     return sorted(rows.values(), key=lambda r: (spec_order.get(r.spec, len(spec_order)), natural(r.rule)))
 

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from reports.jsonvalues import mapping
 from vm import protocol, vng
 from vm.kernels import Kernel
 
@@ -97,7 +98,7 @@ class GuestVM:
         ready = self._receive(self.config.boot_timeout_s, "boot")
         if ready.get("event") != protocol.READY:
             raise HarnessError(f"agent sent {ready!r} instead of ready", self.console_tail())
-        self.facts = ready["facts"]  # type: ignore[assignment]
+        self.facts = mapping(ready["facts"])  # the agent's facts() dict
         self.boot_s = time.monotonic() - started
 
     @property

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import AnyStr
 
 from vm.kernels import Kernel
 
@@ -44,7 +45,7 @@ def kconfig_command(fragment: Path) -> list[str]:
     return ["vng", "--kconfig", "--config", str(fragment)]
 
 
-def stop_group(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
+def stop_group(proc: subprocess.Popen[AnyStr]) -> None:
     """SIGKILL the guest's whole process group (vng, QEMU, helpers): killing vng alone leaves QEMU
     running. The process must have been started with start_new_session=True."""
     try:

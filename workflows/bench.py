@@ -15,9 +15,11 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from reports.exits import Exit, Parser
+from reports.jsonvalues import number
 from reports.record import CaseRecord, Results, Verdict, load
 from workflows import commands, suite
 
@@ -70,30 +72,45 @@ def run_pytest(command: list[str]) -> tuple[float, int, int]:
 
 def workload_overhead_s(case: CaseRecord) -> float | None:
     """Harness time of a case: its pytest duration less the workload's own time in the guest."""
-    return case.duration_s - float(case.raw["workload_s"]) if case.raw else None  # type: ignore[arg-type]
+    workload_s = (case.raw or {}).get("workload_s")
+    return case.duration_s - float(workload_s) if isinstance(workload_s, int | float) else None
 
 
-def kernel_figures(document: Results) -> list[dict[str, object]]:
+@dataclass
+class KernelFigures:
+    """One kernel's line of the benchmark (bench.txt, bench.json's rows)."""
+
+    kernel: str
+    boot_s: float
+    cases: int
+    in_guest_s: float
+    wall_s: float
+    overhead_ms: float
+    floor_ratio: float
+    workers: set[str]
+
+
+def kernel_figures(document: Results) -> list[KernelFigures]:
     rows = []
     for kernel in document.kernels:
         ran = [c for c in document.cases if c.kernel == kernel["name"] and c.verdict is not Verdict.SKIP]
         if not ran:
             continue
-        boot = float(kernel.get("boot_s") or 0)
+        boot = number(kernel, "boot_s")
         in_guest = sum(c.guest_s or 0.0 for c in ran)
         wall = max(c.stop or 0.0 for c in ran) - min(c.start or 0.0 for c in ran) + boot
         overheads = [o for o in map(workload_overhead_s, ran) if o is not None]
         rows.append(
-            {
-                "kernel": kernel["label"],
-                "boot_s": boot,
-                "cases": len(ran),
-                "in_guest_s": in_guest,
-                "wall_s": wall,
-                "overhead_ms": 1000 * statistics.median(overheads) if overheads else float("nan"),
-                "floor_ratio": wall / (boot + in_guest),
-                "workers": {c.worker for c in ran},
-            }
+            KernelFigures(
+                kernel=str(kernel["label"]),
+                boot_s=boot,
+                cases=len(ran),
+                in_guest_s=in_guest,
+                wall_s=wall,
+                overhead_ms=1000 * statistics.median(overheads) if overheads else float("nan"),
+                floor_ratio=wall / (boot + in_guest),
+                workers={c.worker for c in ran},
+            )
         )
     return rows
 
@@ -115,28 +132,27 @@ def main(argv: list[str] | None = None) -> int:
         return Exit(status) if status in (Exit.USAGE, Exit.INTERRUPTED) else Exit.INFRASTRUCTURE
     document = load(shared_dir)
     rows = kernel_figures(document)
-    workers = len(set().union(*(r["workers"] for r in rows))) or 1
-    floor = sum(r["boot_s"] + r["in_guest_s"] for r in rows) / workers
+    workers = len(set[str]().union(*(r.workers for r in rows))) or 1
+    floor = sum(r.boot_s + r.in_guest_s for r in rows) / workers
 
     # The first cases of the kernel with the most cases, each in a freshly booted VM.
-    busiest = max(rows, key=lambda r: r["cases"])
-    first = busiest["kernel"]
-    origin = next(k["origin"] for k in document.kernels if k["label"] == first)
+    busiest = max(rows, key=lambda r: r.cases)
+    first = busiest.kernel
+    origin = str(next(k["origin"] for k in document.kernels if k["label"] == first))
     subset = [  # -k matches "eligibility[ID]" inside "test_eligibility[ID]" and nothing else
         f"{c.test}[{c.case_id}]" for c in document.cases if c.kernel_info["label"] == first and c.verdict is not Verdict.SKIP
     ][: args.subset]
     per_case_wall, _, _ = run_pytest(
         suite.command([origin], per_case_dir, ["upstream"], " or ".join(subset), options=["--vm-per-case", "-q"])
     )
-    shared_per_case = busiest["wall_s"] / busiest["cases"]
+    shared_per_case = busiest.wall_s / busiest.cases
     vm_per_case_ratio = (per_case_wall / len(subset)) / shared_per_case
 
     header = f"{'kernel':<20}{'boot s':>8}{'cases':>7}{'in-guest s':>12}{'wall s':>9}{'overhead ms':>13}{'floor ratio':>13}"
     lines = [header, "-" * len(header)]
     for r in rows:
         lines.append(
-            f"{r['kernel']:<20}{r['boot_s']:>8.1f}{r['cases']:>7}{r['in_guest_s']:>12.1f}{r['wall_s']:>9.1f}"
-            f"{r['overhead_ms']:>13.1f}{r['floor_ratio']:>13.2f}"
+            f"{r.kernel:<20}{r.boot_s:>8.1f}{r.cases:>7}{r.in_guest_s:>12.1f}{r.wall_s:>9.1f}{r.overhead_ms:>13.1f}{r.floor_ratio:>13.2f}"
         )
     all_overheads = [o for o in map(workload_overhead_s, document.cases) if o is not None]
     lines += [
@@ -152,7 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(lines) + "\n"
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.txt").write_text(text)
-    (args.out / "bench.json").write_text(json.dumps({"rows": rows, "wall": wall, "floor": floor, "peak": peak}, default=sorted, indent=1))
+    (args.out / "bench.json").write_text(
+        json.dumps({"rows": [asdict(r) for r in rows], "wall": wall, "floor": floor, "peak": peak}, default=sorted, indent=1)
+    )
     print(text, end="")
     return Exit.CLEAN
 

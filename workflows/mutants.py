@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--select", default=None, help="one -k expression for the baseline and every mutant (default: each patch's Grids:)")
     parser.add_argument("--out", type=Path, default=REPO / "reports" / "out" / f"mutants-{time.strftime('%Y%m%d-%H%M%S')}", help="results")
     parser.add_argument("--cache-dir", type=cache_option, default=build.DEFAULT_CACHE, help="download and build cache")
-    parser.add_argument("--jobs", type=commands.jobs, default=build.os.cpu_count() or 1, help="make -j")
+    parser.add_argument("--jobs", type=commands.jobs, default=os.cpu_count() or 1, help="make -j")
     parser.add_argument("--baseline", type=Path, help="reuse the unpatched tree's results (RUN/baseline of an earlier make mutants)")
     args = parser.parse_args(argv)
     args.out = args.out.resolve()

@@ -13,8 +13,9 @@ from reports.diff import CaseKey, case_name
 
 # The linux-mm email's wrapping (72 columns), so both mails read alike.
 from reports.email import wrap
+from reports.jsonvalues import mapping
 from reports.merge import merge
-from reports.record import Results, load
+from reports.record import Results, ResultsDocument, load
 from reports.results import fold_log
 from suites import rulebook
 from workflows.patchset import Patch, Series
@@ -104,19 +105,19 @@ def write_pair(out: Path, runs: tuple[Path, Path], base: str, patchset: str) -> 
     return results
 
 
-def _relabel(document: dict[str, object], label: str, base: str, patchset: str) -> dict[str, object]:
+def _relabel(document: ResultsDocument, label: str, base: str, patchset: str) -> ResultsDocument:
     """The run's kernel renamed LABEL-<build id> (two distinct columns even when a series leaves the
     image as it was), its provenance the base commit plus the patchset, as KCIDB counts a checkout."""
     names: dict[str, str] = {}
     kernels = []
-    for kernel in document["kernels"]:  # type: ignore[union-attr]
+    for kernel in document["kernels"]:
         names[str(kernel["name"])] = f"{label}-{kernel['build_id']}"
-        git = {**(kernel.get("git") or {}), "commit": base, "patchset_hash": patchset, "dirty": False}
+        git = {**mapping(kernel.get("git")), "commit": base, "patchset_hash": patchset, "dirty": False}
         if patchset:
             git.pop("describe", None)  # it names the last patch's commit, not the base
         kernels.append({**kernel, "name": names[str(kernel["name"])], "label": label, "git": git})
     cases = []
-    for case in document["cases"]:  # type: ignore[union-attr]
+    for case in document["cases"]:
         old = str(case["kernel"])
         new = names.get(old, old)
         info = next((k for k in kernels if k["name"] == new), case.get("kernel_info", {}))

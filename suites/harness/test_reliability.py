@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from reports.jsonvalues import mapping
 from suites import rulebook
 from vm import vng
 from vm.machine import TCG_SLOWDOWN
@@ -30,6 +31,9 @@ GRIDS = {name: len(test.grid()) for name, test in rulebook.load().tests.items()}
 # run and the next (other VMs on the same cores), not for a slower machine (the measure scales with it).
 SLACK = 5.0
 REPEATED = "availability"
+Records = dict[str, dict[str, object]]  # results.json's case records by case id
+RepeatedRun = tuple[int, Records, str, Path, float]  # exit status, records, output, run directory, wall seconds
+MisbehavingRun = tuple[int, Records, str, Path]
 
 
 @dataclass(frozen=True)
@@ -54,13 +58,13 @@ class Pace:
         return f"{SLACK * self.boot_s:.1f}"
 
 
-def records_of(run_dir: Path) -> dict[str, dict[str, object]]:
+def records_of(run_dir: Path) -> Records:
     if not (run_dir / "results.json").exists():
         return {}
     return {str(c["case_id"]): c for c in json.loads((run_dir / "results.json").read_text())["cases"]}
 
 
-def run_suite(run_dir: Path, *args: str, limit_s: float | None) -> tuple[int, dict[str, dict[str, object]], str]:
+def run_suite(run_dir: Path, *args: str, limit_s: float | None) -> tuple[int, Records, str]:
     """Run the suite; return its exit status, its records by case id, and its output. LIMIT_S only
     guards against a harness that hangs; None leaves the run to the suite's own boot and case timeouts."""
     command = suite_command([KERNEL], run_dir, ["upstream"], tests=[], options=args)
@@ -69,7 +73,7 @@ def run_suite(run_dir: Path, *args: str, limit_s: float | None) -> tuple[int, di
 
 
 @pytest.fixture(scope="module")
-def repeated_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict[str, dict[str, object]], str, Path, float]:
+def repeated_run(tmp_path_factory: pytest.TempPathFactory) -> RepeatedRun:
     """One case x3 on one VM with the suite's default limits: the measuring run (and the --repeat test)."""
     run_dir = tmp_path_factory.mktemp("repeat") / "run"
     started = time.monotonic()
@@ -78,7 +82,7 @@ def repeated_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict[st
 
 
 @pytest.fixture(scope="module")
-def pace(repeated_run) -> Pace:  # type: ignore[no-untyped-def]
+def pace(repeated_run: RepeatedRun) -> Pace:
     status, records, output, _, run_s = repeated_run
     assert status == 0 and records, f"the measuring run failed, so no limit can be derived:\n{output[-3000:]}"
     info = next(iter(records.values()))["kernel_info"]
@@ -89,7 +93,7 @@ def pace(repeated_run) -> Pace:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="module")
-def misbehaving_run(tmp_path_factory: pytest.TempPathFactory, pace: Pace) -> tuple[int, dict[str, dict[str, object]], str, Path]:
+def misbehaving_run(tmp_path_factory: pytest.TempPathFactory, pace: Pace) -> MisbehavingRun:
     """One VM panics, a fresh one proves isolation and prints a splat, hangs; a last one does nothing."""
     run_dir = tmp_path_factory.mktemp("selftest") / "run"
     selftests = [arg for action in ("panic", "isolation", "splat", "hang", "noop") for arg in ("--selftest", action)]
@@ -100,17 +104,17 @@ def misbehaving_run(tmp_path_factory: pytest.TempPathFactory, pace: Pace) -> tup
     return status, records, output, run_dir
 
 
-def verdict(records: dict[str, dict[str, object]], action: str) -> dict[str, object]:
+def verdict(records: Records, action: str) -> dict[str, object]:
     return records[f"bookworm-{action}"]
 
 
-def test_every_planned_case_has_a_verdict(misbehaving_run) -> None:  # type: ignore[no-untyped-def]
+def test_every_planned_case_has_a_verdict(misbehaving_run: MisbehavingRun) -> None:
     status, records, output, _ = misbehaving_run
     assert sorted(records) == sorted(f"bookworm-{a}" for a in ("panic", "isolation", "splat", "hang", "noop")), output
     assert status == 1  # failures and errors make the run fail
 
 
-def test_panic_is_error_with_the_panic_and_the_run_goes_on(misbehaving_run) -> None:  # type: ignore[no-untyped-def]
+def test_panic_is_error_with_the_panic_and_the_run_goes_on(misbehaving_run: MisbehavingRun) -> None:
     _, records, _, _ = misbehaving_run
     panic = verdict(records, "panic")
     assert panic["verdict"] == "ERROR" and "VM exited" in str(panic["message"])
@@ -118,23 +122,24 @@ def test_panic_is_error_with_the_panic_and_the_run_goes_on(misbehaving_run) -> N
     assert verdict(records, "isolation")["verdict"] == "PASS"  # on a freshly booted VM
 
 
-def test_guest_cannot_write_to_the_host(misbehaving_run) -> None:  # type: ignore[no-untyped-def]
+def test_guest_cannot_write_to_the_host(misbehaving_run: MisbehavingRun) -> None:
     _, records, _, run_dir = misbehaving_run
     isolation = verdict(records, "isolation")
     assert isolation["verdict"] == "PASS", isolation
-    assert isolation["raw"]["allowed"] is None and isolation["raw"]["forbidden"] in ("EROFS", None), isolation  # type: ignore[index]
+    raw = mapping(isolation["raw"])
+    assert raw["allowed"] is None and raw["forbidden"] in ("EROFS", None), isolation
     assert not list((REPO / "suites").glob(".isolation-probe-*"))
     assert list(run_dir.glob("guests/*/isolation-probe"))
 
 
-def test_kernel_splat_fails_the_case(misbehaving_run) -> None:  # type: ignore[no-untyped-def]
+def test_kernel_splat_fails_the_case(misbehaving_run: MisbehavingRun) -> None:
     _, records, _, _ = misbehaving_run
     splat = verdict(records, "splat")
     assert splat["verdict"] == "FAIL"
     assert "kernel splat during the case: warning: WARNING: CPU: 0 PID: 1 at mm/khugepaged.c:0" in str(splat["message"])
 
 
-def test_hang_times_out_as_error_and_the_vm_is_killed(misbehaving_run, pace: Pace) -> None:  # type: ignore[no-untyped-def]
+def test_hang_times_out_as_error_and_the_vm_is_killed(misbehaving_run: MisbehavingRun, pace: Pace) -> None:
     _, records, _, run_dir = misbehaving_run
     hang = verdict(records, "hang")
     within = float(pace.case_timeout()) * pace.scale  # as vm.machine computes it
@@ -180,7 +185,7 @@ def test_interrupted_run_keeps_its_results_and_resumes(tmp_path: Path, pace: Pac
     assert final["run"]["run_id"] == first["run"]["run_id"] and len(final["run"]["resumed"]) == 1
 
 
-def test_repeat_runs_every_case_n_times(repeated_run) -> None:  # type: ignore[no-untyped-def]
+def test_repeat_runs_every_case_n_times(repeated_run: RepeatedRun) -> None:
     status, records, output, run_dir, _ = repeated_run
     assert status == 0, output
     assert sorted(records) == [f"bookworm-anon-madvise-noadvice-noprctl-madvise-nice-rep{i}" for i in (1, 2, 3)]

@@ -12,10 +12,12 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from reports.exits import UserError
 from reports.kcidb import patchset_hash
 from workflows import basecache, build, commands, patchset, precheck, series
 from workflows.series_verdict import Blame, bisect
@@ -80,7 +82,7 @@ class Stubs:
 
     def tools(self) -> None:
         if self.missing_tool:
-            raise series.UserError(self.missing_tool)
+            raise UserError(self.missing_tool)
 
     def suite_command(self, tree: Path, run_dir: Path, specs: list[str], select: str = "") -> list[str]:
         self.suites.append(select)
@@ -301,7 +303,7 @@ def test_bisect_costs_log2_n_observations_and_keeps_ranges_it_cannot_judge() -> 
     key = ("upstream", "ranges", "inside", 1)
     asked: list[int] = []
 
-    def observe(first_bad: int, unknown: set[int]):  # type: ignore[no-untyped-def]
+    def observe(first_bad: int, unknown: set[int]) -> Callable[[int], dict[tuple[str, str, str, int], bool | None]]:
         def answer(index: int) -> dict[tuple[str, str, str, int], bool | None]:
             asked.append(index)
             return {key: None if index in unknown else index >= first_bad}

@@ -9,10 +9,12 @@ import re
 import signal
 import time
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
 from reports import OUT
+from reports.jsonvalues import texts
 from reports.record import upgrade_run
 from reports.recorder import Recorder
 from suites import rulebook
@@ -21,10 +23,26 @@ from suites.plugin.options import kernel_origins, rule_specs, rules_named
 from suites.plugin.planning import case_of
 
 SUITES = Path(__file__).resolve().parents[1]
+# The run directory, an attribute of the config that suites/plugin/guests.py reads (through vars()),
+# and the key of xdist's workerinput that hands it to each worker.
+RUN_DIR = "collapse_run_dir"
+
+
+class WorkerNode(Protocol):
+    """What pytest_configure_node reads of xdist's WorkerController (xdist ships no type hints)."""
+
+    workerinput: dict[str, object]
+    config: pytest.Config
 
 
 def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
+
+
+def _worker_input(config: pytest.Config) -> dict[str, object]:
+    """xdist's input to this worker (set on a worker's config only, as an attribute pytest does not declare)."""
+    workerinput: dict[str, object] = vars(config)["workerinput"]
+    return workerinput
 
 
 def _needs_kernels(config: pytest.Config) -> bool:
@@ -39,7 +57,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if _needs_kernels(config):
         resolved_kernels(config)  # bad input stops the run here, as one line, before anything starts
     if _is_worker(config):
-        config.collapse_run_dir = Path(config.workerinput["collapse_run_dir"])  # type: ignore[attr-defined]
+        vars(config)[RUN_DIR] = Path(str(_worker_input(config)[RUN_DIR]))
         return
     signal.signal(signal.SIGTERM, _interrupt)
     resume: Path | None = config.getoption("resume")
@@ -51,7 +69,7 @@ def pytest_configure(config: pytest.Config) -> None:
         run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}"
         # Absolute: vng runs from a kernel tree's directory, and the guest's rwdir must still resolve.
         run_dir = (config.getoption("run_dir") or OUT / run_id).resolve()
-    config.collapse_run_dir = run_dir  # type: ignore[attr-defined]
+    vars(config)[RUN_DIR] = run_dir
     run: dict[str, object] = {
         "run_id": run_dir.name,
         "kernel_origins": kernel_origins(config),
@@ -66,7 +84,7 @@ def pytest_configure(config: pytest.Config) -> None:
     }
     if resume is not None and (run_dir / "results.json").exists():
         previous = upgrade_run(json.loads((run_dir / "results.json").read_text())["run"])
-        run = {**previous, "resumed": [*previous.get("resumed", []), run["started"]]}
+        run = {**previous, "resumed": [*texts(previous.get("resumed")), run["started"]]}
     config.pluginmanager.register(Recorder(run_dir, run), "collapse-recorder")
 
 
@@ -75,7 +93,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     names = config.getoption("rule")
     if not names:
         return
-    wanted = set().union(*(rules_named(name) for name in names))
+    wanted = set[str]().union(*(rules_named(name) for name in names))
     unwanted = [item for item in items if getattr(case_of(item), "rule", None) not in wanted]
     if unwanted:
         config.hook.pytest_deselected(items=unwanted)
@@ -104,6 +122,6 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 @pytest.hookimpl(optionalhook=True)
-def pytest_configure_node(node) -> None:  # type: ignore[no-untyped-def]
+def pytest_configure_node(node: WorkerNode) -> None:
     """xdist hook: workers write into the controller's run directory."""
-    node.workerinput["collapse_run_dir"] = str(node.config.collapse_run_dir)
+    node.workerinput[RUN_DIR] = str(vars(node.config)[RUN_DIR])

@@ -12,7 +12,8 @@ import pytest
 
 from reports.record import Results
 from workflows import bisect, build
-from workflows.bisect import BAD, GOOD, SKIP, verdict_of
+from workflows.bisect import verdict_of
+from workflows.commands import BAD, GOOD, SKIP
 
 CHEAP = "ranges and inside"  # 2 cases on 6.12: the selection the README's bisect uses
 

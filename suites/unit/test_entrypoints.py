@@ -69,7 +69,8 @@ def test_bad_input_is_the_documented_status_in_one_line(args: list[str], status:
 def test_each_status_tested_is_in_the_table() -> None:
     for param in CASES:
         args, status = param.values
-        words = [Path(str(a)).name for a in args]  # type: ignore[union-attr]
+        assert isinstance(args, list)
+        words = [Path(str(a)).name for a in args]
         name = "pytest suites/test_collapse.py" if "pytest" in words else next(w for w in words if w not in ("python", "-m", "python3"))
         if name.startswith("python"):
             name = words[words.index("-m") + 1]

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Protocol
 
 import pytest
 
@@ -53,6 +54,27 @@ def kunit() -> Iterator[Kunit]:
         sys.path.remove(str(tools))
 
 
+class KunitCounts(Protocol):
+    """What the checks read of kunit_parser's TestCounts (kunit_tool is loaded from a kernel tree, untyped)."""
+
+    passed: int
+    failed: int
+    skipped: int
+    crashed: int
+    errors: int
+
+    def get_status(self) -> object: ...
+
+
+class KunitTest(Protocol):
+    """What the checks read of kunit_parser's Test."""
+
+    name: str
+    status: object  # a kunit_parser.TestStatus
+    counts: KunitCounts
+    subtests: list[KunitTest]
+
+
 def sample() -> Results:
     return load(SAMPLE)
 
@@ -66,14 +88,15 @@ def cases_of(results: Results, kernel: dict[str, object]) -> list[CaseRecord]:
     return [case for case in results.cases if case.kernel == kernel["name"]]
 
 
-def parse(kunit: Kunit, document: str) -> tuple[object, str]:
+def parse(kunit: Kunit, document: str) -> tuple[KunitTest, str]:
     """kunit_parser's Test for the document, and what the parser printed (its errors among it)."""
     out = io.StringIO()
     printer = kunit.printer.Printer(output=out)
+    test: KunitTest
     if "printer" in inspect.signature(kunit.parser.parse_run_tests).parameters:  # kunit_tool from 6.13 on
         test = kunit.parser.parse_run_tests(document.splitlines(), printer)
     else:  # 6.12 prints through a module global
-        kunit.parser.stdout = printer
+        vars(kunit.parser)["stdout"] = printer
         test = kunit.parser.parse_run_tests(document.splitlines())
     return test, out.getvalue()
 
@@ -111,10 +134,10 @@ def expected_tree(kunit: Kunit, results: Results, cases: list[CaseRecord]) -> Tr
     return tree
 
 
-def parsed_tree(kunit: Kunit, test: object) -> Tree:
+def parsed_tree(kunit: Kunit, test: KunitTest) -> Tree:
     """The parsed nesting; every nested test's own result must agree with its cases (kunit's bubbling)."""
     tree: Tree = []
-    for sub in test.subtests:  # type: ignore[attr-defined]
+    for sub in test.subtests:
         if sub.subtests:
             assert sub.status == sub.counts.get_status(), f"{sub.name}: result {sub.status}, its cases give {sub.counts.get_status()}"
             tree.append((sub.name, parsed_tree(kunit, sub)))
@@ -123,15 +146,15 @@ def parsed_tree(kunit: Kunit, test: object) -> Tree:
     return tree
 
 
-def check(kunit: Kunit, results: Results, kernel: dict[str, object], document: str) -> object:
+def check(kunit: Kunit, results: Results, kernel: dict[str, object], document: str) -> KunitTest:
     """Parse DOCUMENT with kunit_parser and compare it with the records; AssertionError if it differs."""
     test, printed = parse(kunit, document)
     status = kunit.parser.TestStatus
-    assert test.counts.errors == 0, f"kunit_parser reported errors:\n{printed}"  # type: ignore[attr-defined]
-    assert test.status not in (status.FAILURE_TO_PARSE_TESTS, status.TEST_CRASHED, status.NO_TESTS), printed  # type: ignore[attr-defined]
+    assert test.counts.errors == 0, f"kunit_parser reported errors:\n{printed}"
+    assert test.status not in (status.FAILURE_TO_PARSE_TESTS, status.TEST_CRASHED, status.NO_TESTS), printed
     cases = cases_of(results, kernel)
     want = Counter(status_of(kunit, c.case_class) for c in cases)
-    counts = test.counts  # type: ignore[attr-defined]
+    counts = test.counts
     got = {status.SUCCESS: counts.passed, status.FAILURE: counts.failed, status.SKIPPED: counts.skipped}
     assert counts.crashed == 0, printed
     assert got == {s: want[s] for s in got}, f"counts {got}, records give {dict(want)}"
@@ -179,10 +202,10 @@ def test_a_regression_and_an_infrastructure_error_read_as_intended(kunit: Kunit)
     test = check(kunit, results, kernel, document)
     status = kunit.parser.TestStatus
 
-    grid = next(sub for sub in test.subtests if sub.name == "vmas")  # type: ignore[attr-defined]
+    grid = next(sub for sub in test.subtests if sub.name == "vmas")
     assert [sub.status for sub in grid.subtests[:2]] == [status.FAILURE, status.SKIPPED]
-    assert grid.status == status.FAILURE and test.status == status.FAILURE  # type: ignore[attr-defined]
-    assert test.counts.failed == 1  # type: ignore[attr-defined]  # the regression alone, not the harness error
+    assert grid.status == status.FAILURE and test.status == status.FAILURE
+    assert test.counts.failed == 1  # the regression alone, not the harness error
 
     lines = document.splitlines()
     first, second = (ktap.name(c.case_id) for c in vmas[:2])
@@ -203,8 +226,8 @@ def test_harness_errors_alone_never_read_as_a_regression_nor_a_pass(kunit: Kunit
     for case in cases_of(results, kernel):  # the VM did not boot: nothing is known of the kernel
         judged(case, CaseClass.INFRASTRUCTURE, Verdict.ERROR, "qemu exited before the agent answered")
     test = check(kunit, results, kernel, ktap.render(results, kernel))
-    assert test.status == kunit.parser.TestStatus.SKIPPED  # type: ignore[attr-defined]
-    assert (test.counts.passed, test.counts.failed) == (0, 0)  # type: ignore[attr-defined]
+    assert test.status == kunit.parser.TestStatus.SKIPPED
+    assert (test.counts.passed, test.counts.failed) == (0, 0)
 
 
 def test_test_names_are_single_lines_without_hash(kunit: Kunit) -> None:

@@ -30,7 +30,7 @@ words = st.text(alphabet="abcdefghij-", min_size=1, max_size=8)
 @st.composite
 def runs(draw: st.DrawFn) -> Results:
     labels = draw(st.lists(words, min_size=1, max_size=3, unique=True))
-    kernels = [
+    kernels: list[dict[str, object]] = [
         {"name": f"{label}-{i}", "label": label, "origin": f"debian:{label}", "version": "6.1.0", "release": "6.1.0-1", "build_id": str(i)}
         for i, label in enumerate(labels)
     ]

@@ -15,12 +15,13 @@ from reports import OUT, junit, matrix, render_run
 from reports.diff import diff, render_across, render_diff
 from reports.email import render_email
 from reports.exits import Exit
-from reports.record import CaseClass, Results, ResultsError, load
+from reports.jsonvalues import mapping
+from reports.record import CaseClass, Results, ResultsDocument, ResultsError, load
 from reports.results import ResultsLog, fold_log, read_log
 from reports.summary import counts, exit_status, summary_line
 
 REPO = Path(__file__).resolve().parents[2]
-KERNEL_INFO = {
+KERNEL_INFO: dict[str, dict[str, object]] = {
     "old-1": {"name": "old-1", "label": "old", "origin": "old", "version": "6.1.0", "release": "6.1.0-1", "build_id": "1"},
     "new-2": {"name": "new-2", "label": "new", "origin": "new", "version": "6.12.0", "release": "6.12.0-1", "build_id": "2"},
 }
@@ -48,7 +49,7 @@ def case(kernel: str, params: str, rule: str, verdict: str, message: str | None 
     }
 
 
-DOCUMENT: dict[str, object] = {
+DOCUMENT: ResultsDocument = {
     "run": {
         "run_id": "r1",
         "spec": "upstream",
@@ -72,6 +73,13 @@ def results(**changes: object) -> Results:
 
 def with_cases(*cases: dict[str, object]) -> Results:
     return results(cases=list(cases))
+
+
+def found(element: ET.Element, path: str) -> ET.Element:
+    """The first element at PATH under ELEMENT, which must be there."""
+    match = element.find(path)
+    assert match is not None, f"no {path}"
+    return match
 
 
 def test_text_matrix_opens_with_summary_and_overview_then_every_case() -> None:
@@ -115,7 +123,7 @@ def test_junit_counts_documentation_discrepancies_as_xfail_not_failures() -> Non
     documented = case("new-2", "self-nonice", "DOC.D3", "FAIL", "DOC.D3: expected EPERM", cls="documentation")
     suite = ET.fromstring(junit.render(with_cases(documented), KERNEL_INFO["new-2"]))
     assert (suite.get("failures"), suite.get("skipped")) == ("0", "1")
-    assert suite.find("testcase/skipped").get("type") == "pytest.xfail"  # type: ignore[union-attr]
+    assert found(suite, "testcase/skipped").get("type") == "pytest.xfail"
 
 
 def test_stored_class_is_read_not_worked_out_again() -> None:
@@ -128,14 +136,14 @@ def test_stored_class_is_read_not_worked_out_again() -> None:
 def test_junit_per_kernel() -> None:
     suite = ET.fromstring(junit.render(results(), KERNEL_INFO["new-2"]))
     assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("2", "1", "1")
-    assert suite.find("testcase/failure").get("message") == "A0: expected result=ok; observed result=EPERM"  # type: ignore[union-attr]
+    assert found(suite, "testcase/failure").get("message") == "A0: expected result=ok; observed result=EPERM"
 
 
 def test_log_is_append_only_and_last_record_wins(tmp_path: Path) -> None:
-    log = ResultsLog(tmp_path, DOCUMENT["run"])  # type: ignore[arg-type]
-    for record in DOCUMENT["cases"]:  # type: ignore[attr-defined]
+    log = ResultsLog(tmp_path, DOCUMENT["run"])
+    for record in DOCUMENT["cases"]:
         log.append(record)
-    log.append({**DOCUMENT["cases"][0], "verdict": "ERROR"})  # type: ignore[index]
+    log.append({**DOCUMENT["cases"][0], "verdict": "ERROR"})
     log.close()
     with (tmp_path / "results.jsonl").open("a") as torn:
         torn.write('{"nodeid": "half')
@@ -191,7 +199,8 @@ def test_bad_input_is_one_line_and_exit_4(tmp_path: Path, content: str | None, e
     """Issue 13.5: a missing, non-JSON or wrong-shaped file gives one line and the usage status, no traceback."""
     if content is not None:
         (tmp_path / "results.json").write_text(content)
-    for command in (["render", tmp_path], ["diff", tmp_path, tmp_path], ["diff", tmp_path]):
+    commands: list[list[str | Path]] = [["render", tmp_path], ["diff", tmp_path, tmp_path], ["diff", tmp_path]]
+    for command in commands:
         proc = _reports(*command)
         assert proc.returncode == Exit.USAGE, (command, proc.stderr)
         assert expected in proc.stderr and "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
@@ -207,7 +216,7 @@ def test_diff_pairs_kernels_by_label_and_lists_the_unpaired() -> None:
     base = results()
     new = Results.from_json(
         {**DOCUMENT, "kernels": [KERNEL_INFO["new-2"]], "cases": [c for c in DOCUMENT["cases"] if c["kernel"] == "new-2"]}
-    )  # type: ignore[attr-defined, index]
+    )
     result = diff(base, new)
     assert [(p.base["label"], p.new["label"]) for p in result.pairs] == [("new", "new")]
     assert [k["label"] for k in result.unpaired_base] == ["old"] and not result.unpaired_new
@@ -216,7 +225,7 @@ def test_diff_pairs_kernels_by_label_and_lists_the_unpaired() -> None:
 
 
 def test_diff_says_when_rule_books_differ() -> None:
-    other = results(run={**DOCUMENT["run"], "rule_book": "2"})  # type: ignore[dict-item]
+    other = results(run={**DOCUMENT["run"], "rule_book": "2"})
     assert "different rule books" in render_diff(diff(results(), other), other)
 
 
@@ -231,7 +240,7 @@ def test_repeats_that_disagree_are_flaky_not_pass() -> None:
     repeated += [case("new-2", "madvise-nice", "A0", "PASS") for _ in range(3)]
     for index, record in enumerate(repeated):
         record["repeat"] = index % 3 + 1
-    flaky = results(run={**DOCUMENT["run"], "repeat": 3}, cases=repeated)  # type: ignore[dict-item]
+    flaky = results(run={**DOCUMENT["run"], "repeat": 3}, cases=repeated)
     assert counts(flaky) == {CaseClass.FLAKY: 1, CaseClass.PASS: 1}
     flat = " ".join(matrix.render_text(flaky).split())
     # One repeat broke the rule: that is a regression seen (exit 1), and the case is flaky.
@@ -253,13 +262,13 @@ def test_a_case_retried_after_eagain_is_marked_in_every_human_report() -> None:
     assert "PASS 1*" in text and "[2] eligibility[new-2-madvise-nice]: 2 calls (EAGAIN retried), pass" in text
     assert "2 calls (EAGAIN retried)" in render_email(once) and "2 calls (EAGAIN retried)" in matrix.render_markdown(once)
     suite = ET.fromstring(junit.render(once, KERNEL_INFO["new-2"]))
-    assert suite.find("testcase/properties/property[@name='attempts']").get("value") == "2"  # type: ignore[union-attr]
+    assert found(suite, "testcase/properties/property[@name='attempts']").get("value") == "2"
 
 
 def test_a_killed_run_renders_from_its_log_and_header(tmp_path: Path) -> None:
     """SIGKILL or OOM leaves results.jsonl and run.json but no results.json: render still works."""
-    log = ResultsLog(tmp_path, {**DOCUMENT["run"], "kernel_origins": ["old", "new"]})  # type: ignore[dict-item]
-    for record in DOCUMENT["cases"]:  # type: ignore[attr-defined]
+    log = ResultsLog(tmp_path, {**DOCUMENT["run"], "kernel_origins": ["old", "new"]})
+    for record in DOCUMENT["cases"]:
         log.append(record)
     log.close()
     assert not (tmp_path / "results.json").exists()
@@ -277,13 +286,13 @@ def test_a_document_written_before_the_origin_rename_still_loads(tmp_path: Path)
     def old(kernel: dict[str, object]) -> dict[str, object]:
         return {("spec" if key == "origin" else key): value for key, value in kernel.items()}
 
-    old_run = {**DOCUMENT["run"], "kernel_specs": ["new", "old"]}  # type: ignore[dict-item]
-    old_cases = [{**c, "kernel_info": old(c["kernel_info"])} for c in DOCUMENT["cases"]]  # type: ignore[attr-defined]
+    old_run = {**DOCUMENT["run"], "kernel_specs": ["new", "old"]}
+    old_cases = [{**c, "kernel_info": old(mapping(c["kernel_info"]))} for c in DOCUMENT["cases"]]
     (tmp_path / "results.json").write_text(
         json.dumps({"run": old_run, "kernels": [old(k) for k in KERNEL_INFO.values()], "cases": old_cases})
     )
     loaded = load(tmp_path)
-    assert loaded == results(run={**DOCUMENT["run"], "kernel_origins": ["new", "old"]})  # type: ignore[dict-item]
+    assert loaded == results(run={**DOCUMENT["run"], "kernel_origins": ["new", "old"]})
     assert [k["origin"] for k in loaded.kernels] == ["old", "new"] and not any("spec" in k for k in loaded.kernels)
     assert {c.kernel_info["origin"] for c in loaded.cases} == {"old", "new"} and {c.spec for c in loaded.cases} == {"upstream"}
     assert loaded.run["kernel_origins"] == ["new", "old"] and "kernel_specs" not in loaded.run

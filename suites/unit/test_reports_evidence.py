@@ -12,6 +12,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import SimpleNamespace
+from typing import IO
 
 import pytest
 from _pytest.mark import KeywordMatcher
@@ -23,6 +24,7 @@ from reports.diff import diff, render_diff
 from reports.email import render_email
 from reports.exits import Exit
 from reports.html import page_data
+from reports.jsonvalues import mapping, mappings
 from reports.kcidb import render_kcidb
 from reports.matrix import render_markdown, render_summary, render_text
 from reports.record import Completeness, Results, ResultsError, display_names, load
@@ -32,7 +34,7 @@ from reports.summary import exit_status, summary_line
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = Path(__file__).with_name("data") / "results-sample.json"
-KERNELS = {
+KERNELS: dict[str, dict[str, object]] = {
     "bookworm-26f2e57c9933": {
         "name": "bookworm-26f2e57c9933",
         "label": "bookworm",
@@ -105,9 +107,12 @@ def killed_run(run_dir: Path, verdict: str = "PASS") -> Path:
     return run_dir
 
 
-def _reports(*args: str | Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
+def _reports(
+    *args: str | Path, capture_output: bool = False, stdout: int | IO[str] | None = None, stderr: int | IO[str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "reports", *map(str, args)], cwd=REPO, text=True, env=env, **kwargs)  # type: ignore[call-overload, no-any-return]
+    command = [sys.executable, "-m", "reports", *map(str, args)]
+    return subprocess.run(command, cwd=REPO, text=True, env=env, capture_output=capture_output, stdout=stdout, stderr=stderr)
 
 
 def _run(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -155,11 +160,11 @@ def test_not_planned_and_planned_but_not_run_are_different_cells(tmp_path: Path)
     assert re.search(r"A0 +PASS 4 +MISS 1/3", overview), overview
     markdown = render_markdown(results)
     assert "| `eligibility[shmem-a]` | PASS | MISS |" in markdown and "| `eligibility[only-bookworm]` | PASS | · |" in markdown
-    cells = next(r for r in page_data(results)["rows"] if r["label"] == "eligibility[shmem-a]")["cells"]  # type: ignore[attr-defined, index]
+    cells = mapping(next(r for r in mappings(page_data(results)["rows"]) if r["label"] == "eligibility[shmem-a]")["cells"])
     assert cells["sid-6a33775e282b"] == {"verdict": "MISS"}
     kcidb = render_kcidb(results)
     schema.V5_3.validate(kcidb)
-    assert [t["path"] for t in kcidb["tests"] if t["status"] == "MISS"] == ["madv_collapse.eligibility.shmem-a"]  # type: ignore[index, union-attr]
+    assert [t["path"] for t in kcidb["tests"] if t["status"] == "MISS"] == ["madv_collapse.eligibility.shmem-a"]
 
 
 def test_a_regression_outranks_an_unfinished_run_and_the_summary_says_both(tmp_path: Path) -> None:
@@ -399,7 +404,7 @@ def test_the_recorder_records_the_tool_commit_and_the_plan(tmp_path: Path) -> No
     assert kernel_of_nodeid(ids[0]) == "sid-6a33775e282b" and kernel_of_nodeid("a::b[c@d]") is None
     plain = Recorder(tmp_path / "plain", {"run_id": "p"})
     items = [SimpleNamespace(nodeid=f"t[{p}]", get_closest_marker=lambda name: SimpleNamespace(args=("k-1",))) for p in PARAMS]
-    plain.pytest_collection_finish(SimpleNamespace(items=items))  # type: ignore[arg-type]
+    plain.pytest_collection_finish(SimpleNamespace(items=items))  # type: ignore[arg-type]  # a stand-in Session: only .items is read
     assert plain.run["planned_cases"] == {"k-1": [f"t[{p}]" for p in PARAMS]}
 
 
