@@ -99,7 +99,12 @@ def kernel_line(index: int, kernel: dict[str, object]) -> str:
     extra = ", ".join(f"{key} {kernel[key]}" for key in ("accel", "boot_s") if kernel.get(key) is not None)
     git = kernel.get("git")
     source = f" git {git['describe']}{' dirty' if git.get('dirty') else ''}" if isinstance(git, dict) and git.get("describe") else ""
-    return f"[{index}] {kernel['label']}: {kernel['version']} ({kernel['release']}, build {kernel['build_id']}){source} {extra}".rstrip()
+    assumed = [
+        f"{key}={'present' if p.get('present') else 'absent'}" for key, p in presence_of(kernel).items() if p.get("basis") == "assumed"
+    ]
+    assumes = f" ASSUMES {', '.join(assumed)}" if assumed else ""
+    build = f"({kernel['release']}, build {kernel['build_id']})"
+    return f"[{index}] {kernel['label']}: {kernel['version']} {build}{source}{assumes} {extra}".rstrip()
 
 
 def short_names(results: Results) -> dict[str, str]:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reports.exits import Exit, Parser, run_command
-from suites.rulebook import RULES_FILE, SPECS, Change, Rule, RuleBook, load, versions_cell
+from suites.rulebook import RULES_FILE, SPECS, Rule, RuleBook, load, versions_cell
+from vm.presence import Change
 
 RULES_DOC = RULES_FILE.parent.parent / "docs" / "rules.md"
 WRITE_HINT = "run python -m suites.docs --write"
@@ -115,17 +116,19 @@ def change_section(book: RuleBook) -> list[str]:
     lines = [
         "## Version bounds",
         "",
-        "Each `[change.*]` of rules.toml: the commit and the first release tag that contains it (a stable tag when the"
-        " change reached a stable series first), or what was observed where no commit could be pinned.",
+        "Each `[change.*]` of rules.toml: the mainline commit, the first mainline release that contains it, and the"
+        " stable releases that carry it, with where that was checked. A rule bounded '>=X.Y' holds for a kernel that has"
+        " the change, '<X.Y' for one that lacks it: decided per kernel from its git history, its Debian changelog, else"
+        " its version (docs/kernels.md, 'Backports').",
         "",
-        "| change | commit | first release | title, or what was observed | rules bounded by it | read at |",
-        "|---|---|---|---|---|---|",
+        "| change | commit | mainline | title | stable releases | rules bounded by it | stable checked at | read at |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for change in book.changes.values():
-        what = change.title if change.commit else f"observed: {change.observed}"
+        stable = ", ".join(".".join(map(str, v)) for v in change.stable) or "none"
         lines.append(
-            f"| {change.key} | {change.commit or '-'} | {change.release or '-'} | {cell(what or '-')} | {citing(book, change) or '-'} "
-            f"| {cell(change.read or '-')} |"
+            f"| {change.key} | {change.commit} | {change.release} | {cell(change.title)} | {stable} | {citing(book, change) or '-'} "
+            f"| {cell(change.stable_read)} | {cell(change.read or '-')} |"
         )
     return lines
 

@@ -16,6 +16,8 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from fixtures.observation import CallOutcome, Evidence, Observation
+from vm.presence import Change, KernelFacts, Presence
+from vm.presence import decide as decide_presence
 from vm.version import Version, parse_version
 
 EMPTY: Mapping[str, str] = MappingProxyType({})  # no kernel config known
@@ -42,6 +44,12 @@ class Target(Protocol):
 
     @property
     def config(self) -> dict[str, str]: ...  # empty: unknown, every requirement assumed met
+
+    @property
+    def facts(self) -> KernelFacts: ...  # what deciding a change's presence reads of it
+
+    @property
+    def presence(self) -> Mapping[str, Presence]: ...  # decided once per kernel; empty: not yet
 
 
 @dataclass(frozen=True)
@@ -75,50 +83,48 @@ def bound_versions(text: str) -> tuple[str, ...]:
 
 
 COMMIT = re.compile(r"[0-9a-f]{12,40}")
-RELEASE = re.compile(r"v\d+\.\d+(\.\d+)?")
+RELEASE = re.compile(r"v\d+\.\d+")
+STABLE = re.compile(r"\d+\.\d+\.\d+")
+CHANGE_KEYS = frozenset({"commit", "release", "title", "stable", "stable_read", "read"})
 
 
-@dataclass(frozen=True)
-class Change:
-    """Why a version bound sits where it does: an upstream commit and the first release tag that
-    contains it, or, where no commit could be pinned, an observation on a named kernel build."""
-
-    key: str
-    commit: str | None = None
-    release: str | None = None
-    title: str | None = None
-    observed: str | None = None
-    read: str | None = None  # where the change was read: release, file:line
-
-    @property
-    def label(self) -> str:
-        if self.commit:
-            return f"{self.commit[:12]}, {self.release}"
-        return "observed"
-
-
-def parse_change(key: str, raw: dict[str, str]) -> Change:
-    """A [change.KEY] table: `commit` + `release` + `title`, or `observed`; never both, never neither."""
-    unknown = set(raw) - {"commit", "release", "title", "observed", "read"}
+def parse_change(key: str, raw: dict[str, Any]) -> Change:
+    """A [change.KEY] table: the mainline `commit`, its first `release` (vX.Y) and `title`, and the
+    `stable` releases that carry it (an empty list says none), with `stable_read`: where that was
+    checked. A bound that names less cannot say whether a stable or distribution kernel has it."""
+    unknown = set(raw) - CHANGE_KEYS
     if unknown:
         raise ValueError(f"change {key}: unknown keys {sorted(unknown)}")
-    change = Change(key=key, **raw)
-    if change.observed is not None:
-        if change.commit or change.release or not change.observed.strip():
-            raise ValueError(f"change {key}: an observation names the build it was seen on, and no commit")
-        return change
-    if not (change.commit and COMMIT.fullmatch(change.commit)):
-        raise ValueError(f"change {key}: commit must be 12 to 40 lowercase hex digits, got {change.commit!r}")
-    if not (change.release and RELEASE.fullmatch(change.release)):
-        raise ValueError(f"change {key}: release must be the first tag that contains it (vX.Y), got {change.release!r}")
-    if not change.title:
-        raise ValueError(f"change {key}: a commit needs its title")
-    return change
+    commit, release, title = raw.get("commit", ""), raw.get("release", ""), raw.get("title", "")
+    if not COMMIT.fullmatch(commit):
+        raise ValueError(f"change {key}: commit must be the mainline commit, 12 to 40 lowercase hex digits, got {commit!r}")
+    if not RELEASE.fullmatch(release):
+        raise ValueError(f"change {key}: release must be the first mainline tag that contains it (vX.Y), got {release!r}")
+    if not title:
+        raise ValueError(f"change {key}: a commit needs its title (the changelog of a Debian kernel is searched for it)")
+    stable = raw.get("stable")
+    if not isinstance(stable, list) or not all(isinstance(v, str) and STABLE.fullmatch(v) for v in stable):
+        raise ValueError(f"change {key}: stable must list the stable releases that carry it (X.Y.Z), or be [] for none")
+    if not str(raw.get("stable_read", "")).strip():
+        raise ValueError(f"change {key}: stable_read must say where the stable releases (or their absence) were checked")
+    return Change(
+        key=key,
+        commit=commit,
+        release=release,
+        title=title,
+        stable=tuple(sorted(parse_version(v) for v in stable)),
+        stable_read=raw["stable_read"],
+        read=raw.get("read", ""),
+    )
 
 
 def parse_bounds(rule_id: str, versions: str, raw: dict[str, str], changes: dict[str, Change]) -> dict[str, Change]:
-    """Each version in VERSIONS mapped to the change that puts the bound there; a commit's release
-    must be that version (v6.13 for '6.13'), so a bound cannot drift from its source."""
+    """Each version in VERSIONS mapped to the change that puts the bound there; a change's mainline
+    release must be that version (v6.13 for '6.13'), so a bound cannot drift from its source.
+    Only '>=' (has the change) and '<' (lacks it) bound a rule."""
+    for clause in filter(None, (c.strip() for c in versions.split(","))):
+        if not clause.startswith((">=", "<")) or clause.startswith("<="):
+            raise ValueError(f"rule {rule_id}: {clause!r}: bounds are '>=X.Y' (has the change) or '<X.Y' (lacks it)")
     named = set(bound_versions(versions))
     if named != set(raw):
         raise ValueError(f"rule {rule_id}: bounds {sorted(raw)} do not match the versions {versions!r}")
@@ -127,7 +133,7 @@ def parse_bounds(rule_id: str, versions: str, raw: dict[str, str], changes: dict
         if key not in changes:
             raise ValueError(f"rule {rule_id}: bound {version} names no [change.{key}]")
         change = changes[key]
-        if change.release and parse_version(change.release[1:]) != parse_version(version):
+        if change.mainline != parse_version(version):
             raise ValueError(f"rule {rule_id}: bound {version} cites {key}, first released in {change.release}")
         bounds[version] = change
     return bounds
@@ -150,6 +156,15 @@ class Rule:
 
     def matches(self, params: dict[str, str]) -> bool:
         return all(params.get(dim) in values for dim, values in self.when.items())
+
+    def holds_for(self, changes: Mapping[str, bool]) -> bool:
+        """'>=V' holds for a kernel that has the change bounding V, '<V' for one that lacks it: on
+        a stable or distribution kernel that is its backports, not its version."""
+        clauses = [c.strip() for c in self.versions.text.split(",") if c.strip()]
+        return all(
+            changes[self.bounds[version].key] == clause.startswith(">=")
+            for clause, version in zip(clauses, bound_versions(self.versions.text), strict=True)
+        )
 
     def holds_under(self, config: Mapping[str, str]) -> bool:
         """A rule with a config condition holds only for a kernel whose config is known to meet it."""
@@ -178,12 +193,23 @@ class RuleBook:
     rules: tuple[Rule, ...]
     changes: dict[str, Change] = field(default_factory=dict)
 
-    def decide(self, test: str, params: dict[str, str], version: Version, spec: str, config: Mapping[str, str] = EMPTY) -> Rule | None:
-        """The first rule of TEST that matches PARAMS, holds at VERSION (and under CONFIG) and belongs to SPEC."""
+    def decide(
+        self, test: str, params: dict[str, str], changes: Mapping[str, bool], spec: str, config: Mapping[str, str] = EMPTY
+    ) -> Rule | None:
+        """The first rule of TEST that matches PARAMS, holds for a kernel with CHANGES (change key ->
+        has it; see presence()) and under CONFIG, and belongs to SPEC."""
         for rule in self.rules:
-            if rule.test == test and spec in rule.specs and version in rule.versions and rule.matches(params) and rule.holds_under(config):
+            if rule.test == test and spec in rule.specs and rule.matches(params) and rule.holds_for(changes) and rule.holds_under(config):
                 return rule
         return None
+
+    def presence(self, kernel: KernelFacts, assumed: Mapping[str, bool] = MappingProxyType({})) -> dict[str, Presence]:
+        """Each change of the book present or absent in KERNEL, and how that was decided."""
+        return {key: decide_presence(change, kernel, assumed) for key, change in self.changes.items()}
+
+    def at_version(self, version: Version) -> dict[str, bool]:
+        """The changes a kernel known only by its version has (its mainline and listed stable releases)."""
+        return {key: p.present for key, p in self.presence(KernelFacts(version)).items()}
 
 
 @cache
@@ -278,6 +304,18 @@ class UnbuiltKernel:
     label: str
     version: Version
     config: dict[str, str] = field(default_factory=dict, compare=False)
+    tree: Path | None = None  # a kernel tree: its git history decides the changes it has
+    presence: Mapping[str, Presence] = field(default_factory=dict, compare=False)
+
+    @property
+    def facts(self) -> KernelFacts:
+        return KernelFacts(self.version, tree=self.tree)
+
+
+def kernel_changes(book: RuleBook, kernel: Target) -> dict[str, bool]:
+    """Change key -> KERNEL has it: the presence decided for the kernel, else decided now from its facts."""
+    presence = kernel.presence if set(book.changes) <= set(kernel.presence) else book.presence(kernel.facts)
+    return {key: presence[key].present for key in book.changes}
 
 
 @dataclass(frozen=True)
@@ -311,10 +349,11 @@ def plan(book: RuleBook, test: str, kernel: Target, spec: str, beside: str | Non
     """
     definition = book.tests[test]
     config, version = kernel.config, kernel.version
+    changes = kernel_changes(book, kernel)
     missing = [opt for opt in definition.requires if config and config.get(opt) not in ("y", "m")]
     cases = []
     for params in definition.grid():
-        rule = book.decide(test, params, version, spec, config)
+        rule = book.decide(test, params, changes, spec, config)
         if beside is not None and (rule is None or beside in rule.specs):
             continue
         if missing:
@@ -438,53 +477,11 @@ def failure_line(mismatches: list[tuple[str, object, object]]) -> str:
 # ------------------------------------------------------------------ documentation
 
 
-def markdown_table(book: RuleBook) -> str:
-    """The rule book as the README shows it: one row per rule id (X0 repeats per grid, once here)."""
-    rows: dict[str, Rule] = {}
-    tests: dict[str, list[str]] = {}
-    for rule in book.rules:
-        rows.setdefault(rule.id, rule)
-        tests.setdefault(rule.id, []).append(rule.test)
-    lines = ["| id | group | statement | versions | spec | grids |", "|---|---|---|---|---|---|"]
-    for rule_id, rule in rows.items():
-        specs = "all" if set(rule.specs) == set(SPECS) else ", ".join(rule.specs)
-        outcome = f" (SKIP: {rule.skip})" if rule.skip else ""
-        if rule.config:
-            outcome += " [config: " + ", ".join(f"{opt}={want}" for opt, want in rule.config.items()) + "]"
-        grids = ", ".join(dict.fromkeys(tests[rule_id]))
-        lines.append(f"| {rule_id} | {rule.group} | {rule.statement}{outcome} | {versions_cell(rule)} | {specs} | {grids} |")
-    lines += ["", "Each version bound and what puts it there (`[change.*]` in rules.toml):", ""]
-    lines += ["| change | commit | first release | title, or what was observed | read at |", "|---|---|---|---|---|"]
-    for change in book.changes.values():
-        what = change.title if change.commit else f"observed: {change.observed}"
-        lines.append(f"| {change.key} | {change.commit or '-'} | {change.release or '-'} | {what} | {change.read or '-'} |")
-    return "\n".join(lines) + "\n"
-
-
 def versions_cell(rule: Rule) -> str:
-    """'>=6.1 (7d8faaf15545, v6.1), <6.18 (observed)': each clause with the change behind it."""
+    """'>=6.1 (7d8faaf15545, v6.1), <7.3 (72c3d682c165, v7.3; stable 6.12.113, 7.2.10)': each clause with the change behind it."""
     if not rule.versions.text:
         return "all"
     clauses = [c.strip() for c in rule.versions.text.split(",") if c.strip()]
     return ", ".join(
         f"{clause} ({rule.bounds[version].label})" for clause, version in zip(clauses, bound_versions(rule.versions.text), strict=True)
     )
-
-
-README = RULES_FILE.parent.parent / "README.md"
-TABLE_BEGIN, TABLE_END = "<!-- rule table: python -m suites.rulebook --update-readme -->\n", "<!-- end of rule table -->\n"
-
-
-def readme_with_table(readme: str, table: str) -> str:
-    head, _, rest = readme.partition(TABLE_BEGIN)
-    _, _, tail = rest.partition(TABLE_END)
-    return f"{head}{TABLE_BEGIN}{table}{TABLE_END}{tail}"
-
-
-if __name__ == "__main__":
-    import sys
-
-    if sys.argv[1:] == ["--update-readme"]:
-        README.write_text(readme_with_table(README.read_text(), markdown_table(load())))
-    else:
-        print(markdown_table(load()), end="")

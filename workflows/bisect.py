@@ -82,7 +82,7 @@ def target_of(tree: Path) -> Target:
     built = tree / "include" / "config" / "kernel.release"
     label = built.read_text().strip() if built.exists() else ".".join(map(str, version))
     config_file = tree / ".config"
-    return Target(version, label, parse_config(config_file.read_text()) if config_file.exists() else {})
+    return Target(version, label, parse_config(config_file.read_text()) if config_file.exists() else {}, tree=tree)
 
 
 def run(args: argparse.Namespace) -> tuple[int, str]:

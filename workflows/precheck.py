@@ -4,10 +4,12 @@ here costs one line, never a kernel build and a suite run that end in "the suite
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from reports.exits import UserError
 from workflows import suite
@@ -24,6 +26,7 @@ class Target:
     version: tuple[int, int, int]
     label: str
     config: dict[str, str] = field(default_factory=dict)
+    tree: Path | None = None  # a checkout whose HEAD is the kernel: its git history decides the changes it has
 
 
 def version_of(makefile: str) -> tuple[int, int, int] | None:
@@ -65,7 +68,8 @@ def check(target: Target, select: str, specs: Sequence[str], *, listing: str, ru
         tools()
     book = rulebook.load()
     primary, *others = specs
-    kernel = rulebook.UnbuiltKernel(target.label, target.label, target.version, target.config)
+    unbuilt = rulebook.UnbuiltKernel(target.label, target.label, target.version, target.config, tree=target.tree)
+    kernel = dataclasses.replace(unbuilt, presence=book.presence(unbuilt.facts))  # decided once, not per grid
     ids = []
     for test in book.tests:
         planned = rulebook.plan(book, test, kernel, primary)
@@ -77,6 +81,6 @@ def check(target: Target, select: str, specs: Sequence[str], *, listing: str, ru
             if case.skip is None and (expression is None or expression.evaluate(KeywordMatcher(names))):
                 ids.append(name)
     if not ids:
-        where = f"{listing}, or python -m suites.rulebook for the grids"
+        where = f"{listing}, or docs/rules.md for the grids"
         raise UserError(f"-k {select!r} selects no case that runs on {target.label} ({where})")
     return ids

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from reports.exits import UserError
-from suites.plugin.options import cache_dir, kernel_origins
+from suites import rulebook
+from suites.plugin.options import assumed_changes, cache_dir, kernel_origins
 from vm import accel, debian, kernels
 from vm.cache import CacheLock
 
@@ -32,6 +34,10 @@ def resolved_kernels(config: pytest.Config) -> dict[str, kernels.Kernel]:
             if kernel.config_source is None:
                 message = f"--kernel {kernel.origin}: no kernel config found beside it; every CONFIG requirement is assumed met"
                 config.issue_config_time_warning(pytest.PytestConfigWarning(message), stacklevel=2)
+        # Which of the rule book's changes each kernel has, decided once (its git history, Debian
+        # changelog, version, or --assume): the rules' bounds read it, and every report shows it.
+        book, assumed = rulebook.load(), assumed_changes(config)
+        found = [dataclasses.replace(k, presence=book.presence(k.facts, assumed)) for k in found]
         config.stash[KERNELS] = {k.name: k for k in found}
     return config.stash[KERNELS]
 

@@ -46,7 +46,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         default=[],
         metavar="RULE",
-        help="only the cases that rule decides, repeatable; C8 takes C8 and C8.none (rule ids: python -m suites.rulebook)",
+        help="only the cases that rule decides, repeatable; C8 takes C8 and C8.none (rule ids: docs/rules.md)",
+    )
+    group.addoption(
+        "--assume",
+        action="append",
+        default=[],
+        metavar="CHANGE=present|absent",
+        help="a vendor kernel patched outside stable: decide that change so for every kernel, over its git history, "
+        "Debian changelog and version; repeatable, and shown in every report (changes: docs/rules.md)",
     )
     group.addoption("--run-dir", type=Path, default=None, help="where results go (default: reports/out/RUN_ID)")
     group.addoption("--accel", choices=("auto", "kvm", "tcg"), default="auto", help="VM accelerator (default: auto, probed once per host)")
@@ -94,11 +102,30 @@ def pytest_configure(config: pytest.Config) -> None:
     problems = [bound.problem(config.getoption(bound.option.removeprefix("--").replace("-", "_"))) for bound in BOUNDS]
     cache = config.getoption("cache_dir")
     problems.append(cache_problem(cache) if cache is not None else None)
-    unknown = "no rule of the rule book has that id; python -m suites.rulebook lists them"
+    unknown = "no rule of the rule book has that id; docs/rules.md lists them"
     problems += [f"--rule {name}: {unknown}" for name in unknown_rules(config)]
+    problems += [assumption_problem(text) for text in config.getoption("assume")]
     first = next((p for p in problems if p), None)
     if first:
         raise pytest.UsageError(first)
+
+
+ASSUMED_WORDS = {"present": True, "absent": False}
+
+
+def assumption_problem(text: str) -> str | None:
+    key, _, word = text.partition("=")
+    changes = rulebook.load().changes
+    if key not in changes:
+        return f"--assume {text}: no [change.{key}] in the rule book; the changes are: {', '.join(changes)}"
+    if word not in ASSUMED_WORDS:
+        return f"--assume {text}: say {key}=present or {key}=absent"
+    return None
+
+
+def assumed_changes(config: pytest.Config) -> dict[str, bool]:
+    """--assume CHANGE=present|absent, checked in pytest_configure: change key -> present."""
+    return {key: ASSUMED_WORDS[word] for key, _, word in (text.partition("=") for text in config.getoption("assume"))}
 
 
 def unknown_rules(config: pytest.Config) -> list[str]:

@@ -126,3 +126,82 @@ def test_a_tree_has_a_change_whose_commit_is_an_ancestor(stable_tree: Path) -> N
 def test_a_tree_without_history_falls_back_to_its_version(tmp_path: Path) -> None:
     found = decide(FORCED, KernelFacts(version=(6, 12, 113), tree=tmp_path), {})
     assert (found.present, found.basis) == (True, Basis.RELEASE)
+
+
+# ------------------------------------------------------------------ the rule book on Debian's own kernels
+
+CHANGELOGS = Path(__file__).with_name("data") / "changelogs"  # excerpts: every stable update's line, the book's titles
+DEBIAN = {
+    "bookworm-6.1.192-3": (6, 1, 192),
+    "bookworm-backports-6.12.95-1~bpo12+1": (6, 12, 95),
+    "trixie-6.12.118-1": (6, 12, 118),
+    "sid-7.2.13-1": (7, 2, 13),
+    "trixie-backports-7.3.4-1~bpo13+1": (7, 3, 4),
+}
+
+
+def debian_kernel(name: str) -> KernelFacts:
+    text = (CHANGELOGS / f"{name}.txt").read_text()
+    return KernelFacts(DEBIAN[name], stable_updates=tuple(changelog.stable_updates(text)), changelog=name)
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "present", "basis"),
+    [
+        # 6.12.113 carries 72c3d682c165: Debian stable's kernel has it, bookworm-backports' 6.12.95 does not
+        ("trixie-6.12.118-1", "shmem-forced-collapse", True, Basis.CHANGELOG),
+        ("bookworm-backports-6.12.95-1~bpo12+1", "shmem-forced-collapse", False, Basis.CHANGELOG),
+        ("sid-7.2.13-1", "shmem-forced-collapse", True, Basis.CHANGELOG),  # 7.2.10
+        ("trixie-backports-7.3.4-1~bpo13+1", "shmem-forced-collapse", True, Basis.RELEASE),  # mainline v7.3
+        # 6.1.8 and 6.1.13 carry the v6.2 fixes: EAGAIN for a pinned page, deny before MADV_COLLAPSE
+        ("bookworm-6.1.192-3", "eagain-page-count", True, Basis.CHANGELOG),
+        ("bookworm-6.1.192-3", "shmem-deny-precedence", True, Basis.CHANGELOG),
+        ("bookworm-6.1.192-3", "no-expand-past-end", True, Basis.CHANGELOG),
+        # no stable line took these: the changelog says so
+        ("bookworm-6.1.192-3", "none-pte-ebusy", False, Basis.CHANGELOG),
+        ("trixie-6.12.118-1", "self-any-advice", False, Basis.CHANGELOG),
+        ("trixie-6.12.118-1", "same-mm-no-cap", True, Basis.RELEASE),
+    ],
+)
+def test_debian_kernels_have_the_changes_their_changelogs_list(name: str, key: str, present: bool, basis: Basis) -> None:
+    from suites import rulebook
+
+    found = rulebook.load().presence(debian_kernel(name))[key]
+    assert (found.present, found.basis) == (present, basis), found.evidence
+
+
+def test_a8_expects_a_collapse_on_6_12_118_and_einval_on_6_12_95() -> None:
+    """The false regression on Debian stable: the per-size shmem knob at 'never' refuses MADV_COLLAPSE
+    until 72c3d682c165, which 6.12.113 carries."""
+    from suites import rulebook
+
+    book = rulebook.load()
+    params = {"memory": "shmem", "mode": "never", "per_size": "never", "caller": "madvise"}
+    decided = {
+        name: book.decide("per_size", params, {k: p.present for k, p in book.presence(debian_kernel(name)).items()}, "upstream")
+        for name in ("bookworm-backports-6.12.95-1~bpo12+1", "trixie-6.12.118-1")
+    }
+    assert {name: (rule.id, rule.expect["result"]) for name, rule in decided.items() if rule} == {
+        "bookworm-backports-6.12.95-1~bpo12+1": ("A8.refused", "EINVAL"),
+        "trixie-6.12.118-1": ("A8.forced", "ok"),
+    }
+
+
+def test_pinned_pages_give_einval_before_the_6_1_13_backport_and_eagain_after() -> None:
+    from suites import rulebook
+
+    book = rulebook.load()
+    params = {"memory": "anon", "mode": "madvise", "blocks": "pinned-ok-ok", "caller": "madvise"}
+    results = [book.decide("blocks", params, book.at_version(v), "upstream") for v in ((6, 1, 12), (6, 1, 13))]
+    assert [(r.id, r.expect["result"]) for r in results if r] == [("B7.pinned-first-einval", "EINVAL"), ("B7.pinned-first", "EAGAIN")]
+
+
+def test_an_assumption_moves_the_rule_and_says_so() -> None:
+    from suites import rulebook
+
+    book = rulebook.load()
+    presence = book.presence(debian_kernel("bookworm-backports-6.12.95-1~bpo12+1"), {"shmem-forced-collapse": True})
+    assert presence["shmem-forced-collapse"].basis is Basis.ASSUMED
+    params = {"memory": "memfd", "mode": "never", "per_size": "never", "caller": "madvise"}
+    rule = book.decide("per_size", params, {k: p.present for k, p in presence.items()}, "upstream")
+    assert rule is not None and rule.id == "A8.forced"

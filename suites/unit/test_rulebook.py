@@ -19,7 +19,7 @@ FULL_CONFIG = {"TRANSPARENT_HUGEPAGE": "y"}
 
 def decide(params: dict[str, str], version: tuple[int, int, int], spec: str = "upstream") -> rulebook.Rule:
     base = {"memory": "anon", "mode": "madvise", "advice": "noadvice", "prctl": "noprctl", "caller": "madvise", "nice": "nice"}
-    rule = BOOK.decide("eligibility", {**base, **params}, version, spec)
+    rule = BOOK.decide("eligibility", {**base, **params}, BOOK.at_version(version), spec)
     assert rule is not None
     return rule
 
@@ -124,34 +124,46 @@ def mini_book(change: dict[str, str], versions: str = ">=6.11", bounds: dict[str
     }
 
 
-COMMIT = {"commit": "4b98995530b7", "release": "v6.11", "title": "mm: shmem: add multi-size THP sysfs interface"}
+COMMIT: dict[str, object] = {
+    "commit": "4b98995530b7",
+    "release": "v6.11",
+    "title": "mm: shmem: add multi-size THP sysfs interface",
+    "stable": [],
+    "stable_read": "title absent from the stable updates of Debian bookworm 6.1.192-3",
+}
 
 
 def test_a_sourced_bound_parses_into_its_change() -> None:
     (rule,) = rulebook.parse(mini_book(COMMIT)).rules
-    assert rule.bounds["6.11"] == rulebook.Change(key="c", **COMMIT)
-    assert rule.bounds["6.11"].label == "4b98995530b7, v6.11"
-    (observed,) = rulebook.parse(mini_book({"observed": "Debian sid 7.2.13-1"})).rules
-    assert observed.bounds["6.11"].label == "observed"
+    change = rule.bounds["6.11"]
+    assert (change.key, change.commit, change.release, change.stable) == ("c", "4b98995530b7", "v6.11", ())
+    assert change.label == "4b98995530b7, v6.11"
+    (backported,) = rulebook.parse(mini_book({**COMMIT, "stable": ["6.1.50", "6.6.3"]})).rules
+    assert backported.bounds["6.11"].label == "4b98995530b7, v6.11; stable 6.1.50, 6.6.3"
 
 
 @pytest.mark.parametrize(
     "change",
     [
-        {},  # neither a commit nor an observation
+        {},  # no commit at all
         {"title": "a title alone"},
         {**COMMIT, "commit": "4b98995530"},  # 10 hex digits: too short to name a commit
         {**COMMIT, "commit": "4B98995530B7"},
         {**COMMIT, "commit": "not-a-commit"},
         {key: value for key, value in COMMIT.items() if key != "release"},
         {**COMMIT, "release": "6.11"},  # a release is a tag
+        {**COMMIT, "release": "v7.2.10"},  # the mainline release, never a stable one
         {key: value for key, value in COMMIT.items() if key != "title"},
-        {"observed": " "},
-        {"observed": "seen on 7.2.13", "commit": "4b98995530b7"},  # one or the other
+        {key: value for key, value in COMMIT.items() if key != "stable"},  # no stable list, not even an empty one
+        {key: value for key, value in COMMIT.items() if key != "stable_read"},  # "no backport" without where it was checked
+        {**COMMIT, "stable_read": " "},
+        {**COMMIT, "stable": ["6.12"]},  # a stable release has its sublevel
+        {**COMMIT, "stable": "6.12.113"},
+        {"observed": "seen on 7.2.13"},  # an observation is no longer a bound
         {**COMMIT, "first_seen": "v6.11"},
     ],
 )
-def test_a_bound_without_a_commit_or_an_observation_is_rejected(change: dict[str, str]) -> None:
+def test_a_bound_without_its_mainline_commit_and_stable_list_is_rejected(change: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="change c"):
         rulebook.parse(mini_book(change))
 
@@ -164,6 +176,8 @@ def test_a_bound_without_a_commit_or_an_observation_is_rejected(change: dict[str
         (">=6.11", {"6.11": "c", "6.18": "c"}),  # a source for a bound the rule does not have
         (">=6.11", {"6.11": "nowhere"}),
         (">=6.12", {"6.12": "c"}),  # the change was first released in 6.11, not 6.12
+        ("<=6.11", {"6.11": "c"}),  # bounds are 'has the change' (>=) or 'lacks it' (<)
+        (">6.11", {"6.11": "c"}),
     ],
 )
 def test_every_version_of_a_rule_needs_its_own_source(versions: str, bounds: dict[str, str]) -> None:
@@ -171,17 +185,25 @@ def test_every_version_of_a_rule_needs_its_own_source(versions: str, bounds: dic
         rulebook.parse(mini_book(COMMIT, versions, bounds))
 
 
-def test_a_stable_release_bounds_at_its_point_release() -> None:
-    change = {"commit": "46300a2d4620", "release": "v7.2.10", "title": "mm: shmem: ignore sysfs configs for shmem forced collapse"}
-    (rule,) = rulebook.parse(mini_book(change, ">=7.2.10", {"7.2.10": "c"})).rules
-    assert (7, 2, 9) not in rule.versions and (7, 2, 10) in rule.versions
+def test_a_bound_holds_by_the_change_not_the_version() -> None:
+    """'<7.3' means 'lacks 72c3d682c165': 6.12.113 and later carry it, so they are past the bound."""
+    change = {**COMMIT, "commit": "72c3d682c165", "release": "v7.3", "stable": ["6.12.113", "7.2.10"]}
+    book = rulebook.parse(mini_book(change, "<7.3", {"7.3": "c"}))
+    (rule,) = book.rules
+    assert [rule.holds_for(book.at_version(v)) for v in ((6, 12, 95), (6, 12, 113), (7, 2, 9), (7, 2, 10), (7, 3, 0))] == [
+        True,
+        False,
+        True,
+        False,
+        False,
+    ]
 
 
 def test_every_bound_in_the_rule_book_is_sourced() -> None:
     for rule in BOOK.rules:
         assert set(rulebook.bound_versions(rule.versions.text)) == set(rule.bounds), rule.id
         for change in rule.bounds.values():
-            assert change.observed or (change.commit and len(change.commit) >= 12 and change.release), change
+            assert len(change.commit) >= 12 and change.release and change.stable_read, change
 
 
 def test_documentation_rules_quote_their_sentence_and_its_release() -> None:
@@ -203,19 +225,11 @@ def test_doc_d2_is_gone_the_cap_sys_nice_sentence_is_about_other_processes() -> 
 )
 def test_forced_shmem_collapse_and_inside_range_bounds(version: tuple[int, int, int], refused: str, inside: str) -> None:
     per_size = {"memory": "shmem", "mode": "never", "per_size": "never", "caller": "madvise"}
-    decided = BOOK.decide("per_size", per_size, version, "upstream")
+    decided = BOOK.decide("per_size", per_size, BOOK.at_version(version), "upstream")
     assert decided is not None and decided.expect["result"] == refused
     ranges = {"memory": "anon", "mode": "madvise", "range": "inside-one-block", "caller": "madvise"}
-    decided = BOOK.decide("ranges", ranges, version, "upstream")
+    decided = BOOK.decide("ranges", ranges, BOOK.at_version(version), "upstream")
     assert decided is not None and decided.expect["result"] == inside
-
-
-def test_the_readme_table_names_each_bound_source() -> None:
-    table = rulebook.markdown_table(BOOK)
-    assert "| >=6.11 (e7a2ab7b3bb5, v6.11) |" in table
-    assert "| shmem-forced-collapse | 46300a2d4620 | v7.2.10 |" in table
-    assert "| inside-range-returns-0 | b89a64105622 | v7.2 |" in table
-    assert "[config: READ_ONLY_THP_FOR_FS=y]" in table
 
 
 @pytest.mark.parametrize(
@@ -232,7 +246,9 @@ def test_file_collapse_rules_follow_version_and_config(
     version: tuple[int, int, int], config: dict[str, str], ro: str | None, rw: str
 ) -> None:
     def rule(memory: str) -> str | None:
-        decided = BOOK.decide("largefolio", {"memory": memory, "mode": "never", "caller": "madvise"}, version, "upstream", config)
+        decided = BOOK.decide(
+            "largefolio", {"memory": memory, "mode": "never", "caller": "madvise"}, BOOK.at_version(version), "upstream", config
+        )
         return decided.id if decided else None
 
     assert (rule("ext4-ro"), rule("ext4-rw")) == (ro, rw)
@@ -266,7 +282,7 @@ NO_STALL = {"compact_count": 0, "freepages_count": 0}
 
 def e2() -> dict[str, object]:
     params = {"memory": "anon", "mode": "always", "pressure": "fragmented", "caller": "remote"}
-    rule = BOOK.decide("allocation", params, (6, 12, 95), "upstream")
+    rule = BOOK.decide("allocation", params, BOOK.at_version((6, 12, 95)), "upstream")
     assert rule is not None and rule.id == "E2"
     return rule.expect
 
@@ -316,7 +332,7 @@ def test_e5_runs_where_it_can_fail_and_keeps_its_control() -> None:
 )
 def test_c7_wp_depends_on_which_half_is_written(populate: str, version: tuple[int, int, int], rule: str, result: str) -> None:
     params = {"memory": "anon", "mode": "madvise", "uffd": "wp", "populate": populate, "caller": "madvise"}
-    decided = BOOK.decide("uffd", params, version, "upstream")
+    decided = BOOK.decide("uffd", params, BOOK.at_version(version), "upstream")
     assert decided is not None and (decided.id, decided.expect["result"]) == (rule, result)
 
 
