@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -112,7 +113,7 @@ def test_judge_catches_vma_flag_changes_and_odd_return_values() -> None:
 # ------------------------------------------------------------------ version bounds and their sources
 
 
-def mini_book(change: dict[str, str], versions: str = ">=6.11", bounds: dict[str, str] | None = None) -> dict[str, Any]:
+def mini_book(change: Mapping[str, object], versions: str = ">=6.11", bounds: dict[str, str] | None = None) -> dict[str, Any]:
     """The smallest rules.toml, as parsed data: one test, one rule bounded by one change."""
     rule = {"id": "R", "test": "t", "group": "g", "statement": "s", "source": "s", "versions": versions, "skip": "x"}
     return {
