@@ -58,7 +58,7 @@ help:
 	@echo '  make matrix    the conformance matrix over KERNELS (default: the four Debian kernels of vm/kernels.py)'
 	@echo '  make check     the project'"'"'s own tests: lint, unit tests, one real kernel end to end, harness (CI)'
 	@echo '  make unit      unit tests only (no VM)'
-	@echo '  make lint      ruff on the whole tree'
+	@echo '  make lint      ruff and mypy --strict on the whole tree'
 	@echo '  make bench     speed benchmark: the matrix against the boot-time floor'
 	@echo '  make kernel    configure and build a test kernel (SRC=tree, default: Debian linux-source-6.12)'
 	@echo '  make mutants   mutation testing of the suite on linux-source-6.12'
