@@ -55,7 +55,7 @@ help:
 	@echo 'collapse-conformance: madvise(MADV_COLLAPSE) conformance, run in VMs on real kernels.'
 	@echo ''
 	@echo 'Targets (each installs what it needs first: Debian packages as root, tox in $(TOX_VENV)):'
-	@echo '  make matrix    the conformance matrix over KERNELS (default: the four Debian kernels of vm/kernels.py)'
+	@echo '  make matrix    the conformance matrix over KERNELS (default: the six Debian kernels of vm/kernels.py)'
 	@echo '  make check     the project'"'"'s own tests: lint, unit tests, one real kernel end to end, harness (CI)'
 	@echo '  make unit      unit tests only (no VM)'
 	@echo '  make lint      ruff and mypy --strict on the whole tree'

@@ -43,10 +43,11 @@ from reports.summary import exit_status
 FROM_LOG = "results.from-log.json"  # the log's version of a run whose results.json disagrees with it
 
 
-def rendered(path: Path) -> tuple[Path, Results]:
+def rendered(path: Path, keep_log_copy: bool = True) -> tuple[Path, Results]:
     """The run directory of PATH and its results, the same for RUN and RUN/results.json: folded from
     results.jsonl when the run left its log (with results.json's header, or run.json for a killed
-    run), else read from results.json (a CI job often keeps only that file)."""
+    run), else read from results.json (a CI job often keeps only that file). render and diff read a
+    run alike; only render (KEEP_LOG_COPY) writes the log's version beside a results.json it disagrees with."""
     run_dir = path if path.is_dir() else path.parent
     log, document = run_dir / "results.jsonl", run_dir / "results.json"
     if (path.is_file() and path.name != document.name) or not log.exists():
@@ -58,11 +59,11 @@ def rendered(path: Path) -> tuple[Path, Results]:
     difference = disagreement(stored, folded)
     if difference is None:
         return run_dir, folded
-    (run_dir / FROM_LOG).write_text(json.dumps(folded.to_json(), indent=1, sort_keys=True))
+    if keep_log_copy:
+        (run_dir / FROM_LOG).write_text(json.dumps(folded.to_json(), indent=1, sort_keys=True))
+    where = f"the log's version is {run_dir / FROM_LOG}" if keep_log_copy else "render writes the log's version beside it"
     print(
-        f"warning: {document} and {log} disagree ({difference}); rendered {document.name} as it is (not overwritten), "
-        f"the log's version is {run_dir / FROM_LOG}",
-        file=sys.stderr,
+        f"warning: {document} and {log} disagree ({difference}); read {document.name} as it is (not overwritten), {where}", file=sys.stderr
     )
     return run_dir, stored
 
@@ -128,11 +129,15 @@ def main(argv: list[str] | None = None) -> int:
             if len(args.runs) > 2:
                 parser.error("diff takes BASE NEW, or one RUN")
             if len(args.runs) == 1:
-                print(render_across(load(args.runs[0])), end="")
-                return Exit.CLEAN
-            base, new = (load(p) for p in args.runs)
+                _, results = rendered(args.runs[0], keep_log_copy=False)
+                if len(results.kernels) < 2:
+                    print(f"error: nothing compared: {args.runs[0]} holds one kernel; diff RUN follows a run's kernels", file=sys.stderr)
+                    return Exit.NOTHING_COMPARED
+                print(render_across(results), end="")
+                return Exit.INCOMPLETE if results.completeness.incomplete else Exit.CLEAN  # informational otherwise
+            base, new = (rendered(p, keep_log_copy=False)[1] for p in args.runs)
             result = diff(base, new, pair_any=args.pair_any)
-            if not result.pairs:
+            if not result.compared:
                 print(f"error: {nothing_compared(result)}", file=sys.stderr)
                 return Exit.NOTHING_COMPARED
             print(render_diff(result, new), end="")

@@ -42,6 +42,7 @@ class PairDiff:
     # expected to behave otherwise, which is no regression.
     kernel_changes: list[tuple[str, bool, str]] = field(default_factory=list)
     rule_changes: list[tuple[CaseKey, str, str]] = field(default_factory=list)  # case, base rule, new rule
+    shared: int = 0  # cases on both sides: what was compared
 
 
 @dataclass
@@ -54,8 +55,13 @@ class Diff:
     incomplete: dict[str, list[str]] = field(default_factory=dict)  # side ('base', 'new') -> what it left undone
 
     @property
+    def compared(self) -> bool:
+        """A pair shared at least one case: kernels paired with nothing in common compare nothing."""
+        return any(p.shared for p in self.pairs)
+
+    @property
     def exit_status(self) -> Exit:
-        if not self.pairs:
+        if not self.compared:
             return Exit.NOTHING_COMPARED
         return judged_exit(any(p.regressions for p in self.pairs), any(p.errors for p in self.pairs), bool(self.incomplete))
 
@@ -109,7 +115,8 @@ def pair_kernels(
             pairs.append((old, now))
             notes.append(f"--pair-any: paired {_describe_pair(old, now)} (different versions)")
         else:
-            notes.append(f"not paired: {_describe_pair(old, now)} are different versions; pass --pair-any to compare them")
+            both = f"{old['label']} {old['version']} and {now['label']} {now['version']}"
+            notes.append(f"not paired: {both} are different versions; pass --pair-any to compare them")
     paired = {id(k) for pair in pairs for k in pair}
     lone_left = [k for k in base.kernels if id(k) not in paired]
     lone_right = [k for k in new.kernels if id(k) not in paired]
@@ -135,6 +142,7 @@ def diff(base: Results, new: Results, pair_any: bool = False) -> Diff:
             elif key not in before:
                 pair.added.append(key)
             else:
+                pair.shared += 1
                 if before[key].rule != after[key].rule:
                     pair.rule_changes.append((key, before[key].rule or "-", after[key].rule or "-"))
                 was, now = before[key].case_class, after[key].case_class
@@ -198,11 +206,12 @@ def render_diff(result: Diff, new: Results) -> str:
         for change_key, gained, evidence in pair.kernel_changes:
             holder, other = (pair.new, pair.base) if gained else (pair.base, pair.new)
             lines.append(f"  kernel change: {holder['label']} has {change_key}, {other['label']} lacks it ({evidence})")
-        if pair.rule_changes:
-            moves = Counter((old, now) for _, old, now in pair.rule_changes)
-            why = f" because of {', '.join(k for k, _, _ in pair.kernel_changes)}" if pair.kernel_changes else ""
-            for (old, now), count in sorted(moves.items()):
-                lines.append(f"  expectation: {_plural_cases(count)} decided by {now} instead of {old}{why}, not a regression")
+        regressed = {key for key, _, _ in pair.regressions}
+        moves = Counter((old, now) for key, old, now in pair.rule_changes if key not in regressed)
+        why = f" because of {', '.join(k for k, _, _ in pair.kernel_changes)}" if pair.kernel_changes else ""
+        for (old, now), count in sorted(moves.items()):
+            # Judged against the rule that now decides them and not regressions: expected to differ.
+            lines.append(f"  expectation: {_plural_cases(count)} decided by {now} instead of {old}{why}, each as it expects")
         for title, items in (("regression", pair.regressions), ("error", pair.errors), ("fix", pair.fixes), ("changed", pair.changed)):
             for key, was, now in items:
                 record = records.get((key, str(pair.new["name"])))
@@ -221,7 +230,10 @@ def _plural_cases(count: int) -> str:
 
 
 def nothing_compared(result: Diff) -> str:
-    """The one-line error of a diff without a kernel pair: what each side holds and the way out."""
+    """The one-line error of a diff that compared nothing: what each side holds and the way out."""
+    if result.pairs:
+        paired = ", ".join(f"{p.base['label']} with {p.new['label']}" for p in result.pairs)
+        return f"nothing compared: the paired kernels ({paired}) share no case; compare runs of the same grids"
     sides = [
         ", ".join(f"{k['label']} {k['version']}" for k in kernels) or "no kernel" for kernels in (result.unpaired_base, result.unpaired_new)
     ]

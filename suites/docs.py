@@ -99,9 +99,10 @@ def rule_section(book: RuleBook) -> list[str]:
     lines = [
         "## Rules by group",
         "",
-        "Within a grid, rules are tried in rules.toml's order: the first that matches the case, holds at the kernel's"
-        " version (and config) and belongs to the spec being checked decides the expectation. Each bound in the"
-        " versions column names the change that puts it there: an upstream commit and its first release, or `observed`.",
+        "Within a grid, rules are tried in rules.toml's order: the first that matches the case, holds for the kernel's"
+        " changes (and config) and belongs to the spec being checked decides the expectation. Each bound in the"
+        " versions column names the change that puts it there: its mainline commit and first release, and the"
+        " stable releases that carry it; '>=X.Y' holds for a kernel that has the change, '<X.Y' for one that lacks it.",
     ]
     for group, rows in by_group.items():
         lines += ["", f"### {group}", "", "| id | statement | versions | spec | grids |", "|---|---|---|---|---|", *rows]

@@ -54,27 +54,9 @@ class Target(Protocol):
 
 @dataclass(frozen=True)
 class VersionRange:
-    """'>=6.1,<6.12' style bounds; empty means every version."""
+    """'>=6.1,<6.12' style bounds ('has the 6.1 change, lacks the 6.12 one'); empty means every kernel."""
 
     text: str
-
-    def __contains__(self, version: Version) -> bool:
-        for clause in filter(None, (c.strip() for c in self.text.split(","))):
-            for op in (">=", "<=", ">", "<"):
-                if clause.startswith(op):
-                    bound = parse_version(clause[len(op) :].strip())
-                    break
-            else:
-                raise ValueError(f"bad version clause {clause!r} in {self.text!r}")
-            ok = {
-                ">=": version >= bound,
-                "<=": version <= bound,
-                ">": version > bound,
-                "<": version < bound,
-            }[op]
-            if not ok:
-                return False
-        return True
 
 
 def bound_versions(text: str) -> tuple[str, ...]:
@@ -85,12 +67,14 @@ def bound_versions(text: str) -> tuple[str, ...]:
 COMMIT = re.compile(r"[0-9a-f]{12,40}")
 RELEASE = re.compile(r"v\d+\.\d+")
 STABLE = re.compile(r"\d+\.\d+\.\d+")
-CHANGE_KEYS = frozenset({"commit", "release", "title", "stable", "stable_read", "read"})
+CHANGE_KEYS = frozenset({"commit", "release", "title", "stable", "stable_lines", "stable_read", "read"})
+LINE = re.compile(r"\d+\.\d+")
 
 
 def parse_change(key: str, raw: dict[str, Any]) -> Change:
-    """A [change.KEY] table: the mainline `commit`, its first `release` (vX.Y) and `title`, and the
-    `stable` releases that carry it (an empty list says none), with `stable_read`: where that was
+    """A [change.KEY] table: the mainline `commit`, its first `release` (vX.Y) and `title`, the
+    `stable` releases that carry it (an empty list says none), the `stable_lines` searched for a
+    backport (['all'] for a feature, which stable never takes) and `stable_read`: where that was
     checked. A bound that names less cannot say whether a stable or distribution kernel has it."""
     unknown = set(raw) - CHANGE_KEYS
     if unknown:
@@ -107,6 +91,11 @@ def parse_change(key: str, raw: dict[str, Any]) -> Change:
         raise ValueError(f"change {key}: stable must list the stable releases that carry it (X.Y.Z), or be [] for none")
     if not str(raw.get("stable_read", "")).strip():
         raise ValueError(f"change {key}: stable_read must say where the stable releases (or their absence) were checked")
+    lines = raw.get("stable_lines")
+    if lines != ["all"] and not (isinstance(lines, list) and all(isinstance(v, str) and LINE.fullmatch(v) for v in lines)):
+        raise ValueError(
+            f"change {key}: stable_lines must list the stable lines searched for a backport (X.Y), or be ['all'] for a feature"
+        )
     return Change(
         key=key,
         commit=commit,
@@ -115,6 +104,7 @@ def parse_change(key: str, raw: dict[str, Any]) -> Change:
         stable=tuple(sorted(parse_version(v) for v in stable)),
         stable_read=raw["stable_read"],
         read=raw.get("read", ""),
+        stable_lines=None if lines == ["all"] else frozenset(parse_version(v)[:2] for v in lines),
     )
 
 
@@ -139,6 +129,14 @@ def parse_bounds(rule_id: str, versions: str, raw: dict[str, str], changes: dict
     return bounds
 
 
+class Undecided(Exception):
+    """The rule that matches a case is bounded by a change this kernel cannot be told to have or lack."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
 @dataclass(frozen=True)
 class Rule:
     id: str
@@ -157,14 +155,22 @@ class Rule:
     def matches(self, params: dict[str, str]) -> bool:
         return all(params.get(dim) in values for dim, values in self.when.items())
 
-    def holds_for(self, changes: Mapping[str, bool]) -> bool:
+    def holds_for(self, changes: Mapping[str, bool | None]) -> bool:
         """'>=V' holds for a kernel that has the change bounding V, '<V' for one that lacks it: on
-        a stable or distribution kernel that is its backports, not its version."""
-        clauses = [c.strip() for c in self.versions.text.split(",") if c.strip()]
-        return all(
-            changes[self.bounds[version].key] == clause.startswith(">=")
-            for clause, version in zip(clauses, bound_versions(self.versions.text), strict=True)
-        )
+        a stable or distribution kernel that is its backports, not its version. A change nobody can
+        tell of on this kernel (None) raises Undecided: no later rule may stand in for this one."""
+        for has, change in self.clauses():
+            present = changes[change.key]
+            if present is None:
+                raise Undecided(change.key)
+            if present != has:
+                return False
+        return True
+
+    def clauses(self) -> list[tuple[bool, Change]]:
+        """(has: '>=' rather than '<', the change) for each clause of VERSIONS, in order."""
+        texts = [c.strip() for c in self.versions.text.split(",") if c.strip()]
+        return [(text.startswith(">="), self.bounds[v]) for text, v in zip(texts, bound_versions(self.versions.text), strict=True)]
 
     def holds_under(self, config: Mapping[str, str]) -> bool:
         """A rule with a config condition holds only for a kernel whose config is known to meet it."""
@@ -194,12 +200,12 @@ class RuleBook:
     changes: dict[str, Change] = field(default_factory=dict)
 
     def decide(
-        self, test: str, params: dict[str, str], changes: Mapping[str, bool], spec: str, config: Mapping[str, str] = EMPTY
+        self, test: str, params: dict[str, str], changes: Mapping[str, bool | None], spec: str, config: Mapping[str, str] = EMPTY
     ) -> Rule | None:
         """The first rule of TEST that matches PARAMS, holds for a kernel with CHANGES (change key ->
         has it; see presence()) and under CONFIG, and belongs to SPEC."""
         for rule in self.rules:
-            if rule.test == test and spec in rule.specs and rule.matches(params) and rule.holds_for(changes) and rule.holds_under(config):
+            if rule.test == test and spec in rule.specs and rule.matches(params) and rule.holds_under(config) and rule.holds_for(changes):
                 return rule
         return None
 
@@ -207,7 +213,7 @@ class RuleBook:
         """Each change of the book present or absent in KERNEL, and how that was decided."""
         return {key: decide_presence(change, kernel, assumed) for key, change in self.changes.items()}
 
-    def at_version(self, version: Version) -> dict[str, bool]:
+    def at_version(self, version: Version) -> dict[str, bool | None]:
         """The changes a kernel known only by its version has (its mainline and listed stable releases)."""
         return {key: p.present for key, p in self.presence(KernelFacts(version)).items()}
 
@@ -306,16 +312,16 @@ class UnbuiltKernel:
     config: dict[str, str] = field(default_factory=dict, compare=False)
     tree: Path | None = None  # a kernel tree: its git history decides the changes it has
     presence: Mapping[str, Presence] = field(default_factory=dict, compare=False)
+    prerelease: bool = False  # an -rc tree
 
     @property
     def facts(self) -> KernelFacts:
-        return KernelFacts(self.version, tree=self.tree)
+        return KernelFacts(self.version, prerelease=self.prerelease, tree=self.tree)
 
 
-def kernel_changes(book: RuleBook, kernel: Target) -> dict[str, bool]:
-    """Change key -> KERNEL has it: the presence decided for the kernel, else decided now from its facts."""
-    presence = kernel.presence if set(book.changes) <= set(kernel.presence) else book.presence(kernel.facts)
-    return {key: presence[key].present for key in book.changes}
+def kernel_presence(book: RuleBook, kernel: Target) -> Mapping[str, Presence]:
+    """Each change of the book in KERNEL: as decided for the kernel, else decided now from its facts."""
+    return kernel.presence if set(book.changes) <= set(kernel.presence) else book.presence(kernel.facts)
 
 
 @dataclass(frozen=True)
@@ -349,15 +355,22 @@ def plan(book: RuleBook, test: str, kernel: Target, spec: str, beside: str | Non
     """
     definition = book.tests[test]
     config, version = kernel.config, kernel.version
-    changes = kernel_changes(book, kernel)
+    presence = kernel_presence(book, kernel)
+    changes = {key: found.present for key, found in presence.items()}
     missing = [opt for opt in definition.requires if config and config.get(opt) not in ("y", "m")]
     cases = []
     for params in definition.grid():
-        rule = book.decide(test, params, changes, spec, config)
+        undecided = None
+        try:
+            rule = book.decide(test, params, changes, spec, config)
+        except Undecided as cannot_tell:  # the deciding rule's bound cannot be told on this kernel: not judged
+            rule, undecided = None, presence[cannot_tell.key]
         if beside is not None and (rule is None or beside in rule.specs):
             continue
         if missing:
             skip: str | None = f"kernel lacks CONFIG_{', CONFIG_'.join(missing)}"
+        elif undecided is not None:
+            skip = f"whether this kernel has {undecided.key} cannot be told: {undecided.evidence}"
         elif rule is None:
             unknown = "" if config else " (kernel config unknown)"
             skip = f"no rule of the {spec} spec covers this case at {'.'.join(map(str, version))}{unknown}"
@@ -479,9 +492,4 @@ def failure_line(mismatches: list[tuple[str, object, object]]) -> str:
 
 def versions_cell(rule: Rule) -> str:
     """'>=6.1 (7d8faaf15545, v6.1), <7.3 (72c3d682c165, v7.3; stable 6.12.113, 7.2.10)': each clause with the change behind it."""
-    if not rule.versions.text:
-        return "all"
-    clauses = [c.strip() for c in rule.versions.text.split(",") if c.strip()]
-    return ", ".join(
-        f"{clause} ({rule.bounds[version].label})" for clause, version in zip(clauses, bound_versions(rule.versions.text), strict=True)
-    )
+    return ", ".join(f"{'>=' if has else '<'}{change.release[1:]} ({change.label})" for has, change in rule.clauses()) or "all"

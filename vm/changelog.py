@@ -1,6 +1,6 @@
 """The upstream stable updates a Debian kernel package lists in its changelog: which stable releases
 it took, title by title. A change backported to a stable line is present in a Debian kernel when its
-title stands under one of that line's updates (suites/changes.py decides it)."""
+title stands under one of that line's updates (vm/presence.py decides it)."""
 
 from __future__ import annotations
 
@@ -71,14 +71,17 @@ def stable_updates(text: str) -> list[StableUpdate]:
     return updates
 
 
-def find(root: Path) -> Path | None:
-    """The kernel package's changelog under an extracted package tree ROOT (usr/share/doc/*/):
-    the one that lists stable updates (newer suites split the kernel over several packages)."""
-    for path in sorted((root / "usr/share/doc").glob("*/changelog*.gz")):
-        with gzip.open(path, "rt", errors="replace") as f:
-            head = f.read(1 << 16)
-        if "ChangeLog-" in head:
-            return path
+def find(root: Path, release: str, version: Version) -> tuple[Path, list[StableUpdate]] | None:
+    """The changelog of the kernel package RELEASE (uname -r) under an extracted package tree ROOT,
+    with its stable updates: linux-image-RELEASE's, or the split packages' (linux-base-RELEASE, ...).
+    Only a changelog that lists VERSION's own stable update is the kernel's (a /boot kernel's root is
+    /, where other packages' changelogs lie)."""
+    names = [f"{kind}-{release}" for kind in ("linux-image", "linux-base", "linux-binary", "linux-modules")]
+    for name in names:
+        for path in sorted((root / "usr/share/doc" / name).glob("changelog*.gz")):
+            updates = read(path)
+            if any(u.version == version for u in updates):
+                return path, updates
     return None
 
 

@@ -166,16 +166,17 @@ def _from_image(
     """PACKAGE: the root of the extracted Debian package tree the image came in, if any."""
     banner, image_id, config = _identify(image, config_file, cache)
     release = banner.split(" ", 1)[0]
-    found = changelog.find(package) if package else None
+    version = upstream_version(release, banner)
+    found = changelog.find(package, release, version) if package else None
     return Kernel(
-        stable_updates=tuple(changelog.read(found)) if found else None,
-        changelog=str(found) if found else "",
+        stable_updates=tuple(found[1]) if found else None,
+        changelog=str(found[0]) if found else "",
         config_source=str(config_file) if config and config_file else None,
         git=tree_provenance(tree) if tree else None,
         origin=origin,
         label=label or release,
         release=release,
-        version=upstream_version(release, banner),
+        version=version,
         build_id=image_id,
         image=image,
         tree=tree,

@@ -21,6 +21,7 @@ class Basis(StrEnum):
     """How a presence was decided, most direct first."""
 
     ASSUMED = "assumed"  # --assume CHANGE=present|absent: a vendor kernel patched outside stable
+    UNKNOWN = "unknown"  # nothing of the kernel tells: an -rc of the release, or a stable line nobody searched
     GIT = "git history"  # the commit, or a stable commit citing it, is in the tree's history
     CHANGELOG = "Debian changelog"  # the title under one of the package's upstream stable updates
     RELEASE = "release"  # the kernel's version against the mainline release and the listed stable ones
@@ -38,6 +39,9 @@ class Change:
     stable: tuple[Version, ...] = ()
     stable_read: str = ""
     read: str = ""
+    # The stable lines searched for a backport ((6, 12), ...); None: a feature, which stable takes
+    # on no line. A kernel of a line not searched, before the release, may or may not have it.
+    stable_lines: frozenset[tuple[int, int]] | None = None
 
     @property
     def mainline(self) -> Version:
@@ -48,6 +52,9 @@ class Change:
         stable = f"; stable {', '.join(dotted(v) for v in self.stable)}" if self.stable else ""
         return f"{self.commit[:12]}, {self.release}{stable}"
 
+    def searched(self, version: Version) -> bool:
+        return self.stable_lines is None or version[:2] in self.stable_lines
+
     def on_stable_line(self, version: Version) -> Version | None:
         """The listed stable release of VERSION's line (6.12.113 for any 6.12.y), if any."""
         return next((s for s in self.stable if s[:2] == version[:2]), None)
@@ -56,7 +63,7 @@ class Change:
 @dataclass(frozen=True)
 class Presence:
     key: str
-    present: bool
+    present: bool | None  # None: cannot be told from this kernel (a rule bounded by it is not judged)
     basis: Basis
     evidence: str  # one line a reader can check
 
@@ -102,11 +109,18 @@ def from_release(change: Change, kernel: KernelFacts) -> Presence:
     version = dotted(kernel.version)
     if released(change, kernel):
         return Presence(change.key, True, Basis.RELEASE, f"{version} is at or after {change.release}")
+    hint = f"pass --assume {change.key}=present|absent"
+    if kernel.prerelease and kernel.version[:2] == change.mainline[:2]:
+        why = f"{version} is an -rc of {change.release}: without its git history it may or may not hold {change.commit[:12]}; {hint}"
+        return Presence(change.key, None, Basis.UNKNOWN, why)
     stable = change.on_stable_line(kernel.version)
     if stable is not None:
         has = kernel.version >= stable
         where = "at or after" if has else "before"
         return Presence(change.key, has, Basis.RELEASE, f"{version} is {where} stable {dotted(stable)} ({change.release} backport)")
+    if not change.searched(kernel.version):
+        why = f"{version} is before {change.release}, on a stable line nobody searched for its backport; {hint}"
+        return Presence(change.key, None, Basis.UNKNOWN, why)
     lines = ", ".join(dotted(s) for s in change.stable) or "none"
     why = f"{version} is before {change.release}, on no stable line that carries it (stable: {lines})"
     return Presence(change.key, False, Basis.RELEASE, why)
@@ -139,22 +153,34 @@ def from_git(change: Change, tree: Path, version: Version) -> Presence | None:
         return None
     if _git(tree, "merge-base", "--is-ancestor", change.commit, "HEAD").returncode == 0:
         return Presence(change.key, True, Basis.GIT, f"{change.commit[:12]} is in HEAD's history")
-    citing = cited_upstream(tree, version[:2]).get(change.commit[:12])
+    known = _git(tree, "cat-file", "-e", f"{change.commit}^{{commit}}").returncode == 0
+    if not known and not has_tag(tree, version[:2]):
+        return None  # history without mainline's (a tarball committed as is): the history tells nothing
+    citing = cited_upstream(tree, head_of(tree), version[:2]).get(change.commit[:12])
     if citing:
         return Presence(change.key, True, Basis.GIT, f"{citing} cites upstream commit {change.commit[:12]}")
     return Presence(change.key, False, Basis.GIT, f"neither {change.commit[:12]} nor a commit citing it is in HEAD's history")
 
 
 UPSTREAM_CITE = re.compile(r"^\s*(?:commit ([0-9a-f]{12,40}) upstream|\[ Upstream commit ([0-9a-f]{12,40}) \])", re.I | re.M)
+CITE_GREP = r"^\s*(commit [0-9a-f]{12,40} upstream|\[ Upstream commit [0-9a-f]{12,40} \])"
+
+
+def has_tag(tree: Path, line: tuple[int, int]) -> bool:
+    return _git(tree, "rev-parse", "-q", "--verify", f"v{line[0]}.{line[1]}^{{commit}}").returncode == 0
+
+
+def head_of(tree: Path) -> str:
+    return _git(tree, "rev-parse", "HEAD").stdout.strip()
 
 
 @cache
-def cited_upstream(tree: Path, line: tuple[int, int]) -> dict[str, str]:
+def cited_upstream(tree: Path, head: str, line: tuple[int, int]) -> dict[str, str]:
     """Upstream commit (12 hex) -> the commit citing it, over the stable commits since the line's
-    tag (vX.Y..HEAD; all of HEAD when the tag is missing): one git log per tree."""
-    tag = f"v{line[0]}.{line[1]}"
-    span = f"{tag}..HEAD" if _git(tree, "rev-parse", "-q", "--verify", f"{tag}^{{commit}}").returncode == 0 else "HEAD"
-    log = _git(tree, "log", "--no-merges", "--format=%x00%h%n%B", span).stdout
+    tag (vX.Y..HEAD; all of HEAD when the tag is missing); git filters the commits, and one log per
+    tree and HEAD is read."""
+    span = f"v{line[0]}.{line[1]}..{head}" if has_tag(tree, line) else head
+    log = _git(tree, "log", "--no-merges", "-i", "-E", f"--grep={CITE_GREP}", "--format=%x00%h%n%B", span).stdout
     cited: dict[str, str] = {}
     for entry in log.split("\0"):
         head, _, body = entry.partition("\n")

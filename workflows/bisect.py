@@ -73,16 +73,18 @@ def target_of(tree: Path) -> Target:
     string, which the case ids start with (the last build's, else VERSION.PATCHLEVEL.SUBLEVEL), and
     its .config when it has one."""
     from vm.kernels import parse_config
-    from workflows.precheck import Target, version_of
+    from workflows.precheck import Target, prerelease_of, version_of
 
     makefile = tree / "Makefile"
-    version = version_of(makefile.read_text(errors="replace")) if makefile.exists() else None
+    text = makefile.read_text(errors="replace") if makefile.exists() else ""
+    version = version_of(text)
     if version is None or not (tree / "mm" / "khugepaged.c").exists():
         raise UserError(f"{tree}: not a kernel tree (no Makefile VERSION or mm/khugepaged.c); run from one, or pass --tree")
     built = tree / "include" / "config" / "kernel.release"
     label = built.read_text().strip() if built.exists() else ".".join(map(str, version))
     config_file = tree / ".config"
-    return Target(version, label, parse_config(config_file.read_text()) if config_file.exists() else {}, tree=tree)
+    config = parse_config(config_file.read_text()) if config_file.exists() else {}
+    return Target(version, label, config, tree=tree, prerelease=prerelease_of(text))
 
 
 def run(args: argparse.Namespace) -> tuple[int, str]:

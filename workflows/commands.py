@@ -79,7 +79,16 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "python -m reports",
         "render a run's reports again, diff two runs, merge runs",
-        _map(Exit.CLEAN, Exit.REGRESSION, Exit.INFRASTRUCTURE, Exit.USAGE, Exit.INCOMPLETE, Exit.NOTHING_COMPARED),
+        _map(
+            Exit.CLEAN,
+            Exit.REGRESSION,
+            Exit.INTERRUPTED,
+            Exit.INFRASTRUCTURE,
+            Exit.USAGE,
+            Exit.INCOMPLETE,
+            Exit.NOTHING_COMPARED,
+            Exit.CLOSED_PIPE,
+        ),
         module="reports",
     ),
     Command(

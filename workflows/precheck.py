@@ -27,6 +27,15 @@ class Target:
     label: str
     config: dict[str, str] = field(default_factory=dict)
     tree: Path | None = None  # a checkout whose HEAD is the kernel: its git history decides the changes it has
+    prerelease: bool = False  # an -rc (the Makefile's EXTRAVERSION), as the built kernel's release will say
+
+
+RC = re.compile(r"^EXTRAVERSION = -rc\d+$", re.MULTILINE)
+
+
+def prerelease_of(makefile: str) -> bool:
+    """An -rc tree (EXTRAVERSION = -rcN): before its release, which may hold later changes."""
+    return bool(RC.search(makefile[:4096]))
 
 
 def version_of(makefile: str) -> tuple[int, int, int] | None:
@@ -68,7 +77,9 @@ def check(target: Target, select: str, specs: Sequence[str], *, listing: str, ru
         tools()
     book = rulebook.load()
     primary, *others = specs
-    unbuilt = rulebook.UnbuiltKernel(target.label, target.label, target.version, target.config, tree=target.tree)
+    unbuilt = rulebook.UnbuiltKernel(
+        target.label, target.label, target.version, target.config, tree=target.tree, prerelease=target.prerelease
+    )
     kernel = dataclasses.replace(unbuilt, presence=book.presence(unbuilt.facts))  # decided once, not per grid
     ids = []
     for test in book.tests:

@@ -118,7 +118,8 @@ def base_target(tree: Path, base: str) -> precheck.Target:
     if version is None:
         raise UserError(f"{base[:12]}: its Makefile names no VERSION; pass {option('BASE')}<a kernel commit>")
     config = tree / ".config"
-    return precheck.Target(version, ".".join(map(str, version)), parse_config(config.read_text()) if config.exists() else {})
+    found = parse_config(config.read_text()) if config.exists() else {}
+    return precheck.Target(version, ".".join(map(str, version)), found, prerelease=precheck.prerelease_of(makefile))
 
 
 def validate(args: argparse.Namespace, out: Path, clock: Clock) -> int:

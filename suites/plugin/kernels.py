@@ -37,9 +37,20 @@ def resolved_kernels(config: pytest.Config) -> dict[str, kernels.Kernel]:
         # Which of the rule book's changes each kernel has, decided once (its git history, Debian
         # changelog, version, or --assume): the rules' bounds read it, and every report shows it.
         book, assumed = rulebook.load(), assumed_changes(config)
-        found = [dataclasses.replace(k, presence=book.presence(k.facts, assumed)) for k in found]
+        unknown = {label for label in assumed if label is not None} - {k.label for k in found}
+        if unknown:
+            labels = ", ".join(k.label for k in found)
+            raise pytest.UsageError(f"--assume {sorted(unknown)[0]}:...: no kernel of the run has that label; the labels are {labels}")
+        found = [
+            dataclasses.replace(k, presence=book.presence(k.facts, {**assumed.get(None, {}), **assumed.get(k.label, {})})) for k in found
+        ]
         config.stash[KERNELS] = {k.name: k for k in found}
     return config.stash[KERNELS]
+
+
+def assumed_for(assumed: dict[str | None, dict[str, bool]], label: str) -> dict[str, bool]:
+    """The assumptions of the kernel of LABEL: those for every kernel, then its own."""
+    return {**assumed.get(None, {}), **assumed.get(label, {})}
 
 
 def resolve(origin: str, cache: Path, offline: bool) -> kernels.Kernel:

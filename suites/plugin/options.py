@@ -52,9 +52,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--assume",
         action="append",
         default=[],
-        metavar="CHANGE=present|absent",
-        help="a vendor kernel patched outside stable: decide that change so for every kernel, over its git history, "
-        "Debian changelog and version; repeatable, and shown in every report (changes: docs/rules.md)",
+        metavar="[LABEL:]CHANGE=present|absent",
+        help="a vendor kernel patched outside stable: decide that change so for the kernel of LABEL (without it: every "
+        "kernel), over its git history, Debian changelog and version; repeatable, shown in every report (changes: docs/rules.md)",
     )
     group.addoption("--run-dir", type=Path, default=None, help="where results go (default: reports/out/RUN_ID)")
     group.addoption("--accel", choices=("auto", "kvm", "tcg"), default="auto", help="VM accelerator (default: auto, probed once per host)")
@@ -114,7 +114,7 @@ ASSUMED_WORDS = {"present": True, "absent": False}
 
 
 def assumption_problem(text: str) -> str | None:
-    key, _, word = text.partition("=")
+    _, key, word = split_assumption(text)
     changes = rulebook.load().changes
     if key not in changes:
         return f"--assume {text}: no [change.{key}] in the rule book; the changes are: {', '.join(changes)}"
@@ -123,9 +123,20 @@ def assumption_problem(text: str) -> str | None:
     return None
 
 
-def assumed_changes(config: pytest.Config) -> dict[str, bool]:
-    """--assume CHANGE=present|absent, checked in pytest_configure: change key -> present."""
-    return {key: ASSUMED_WORDS[word] for key, _, word in (text.partition("=") for text in config.getoption("assume"))}
+def split_assumption(text: str) -> tuple[str | None, str, str]:
+    """'trixie:shmem-forced-collapse=present' -> ('trixie', 'shmem-forced-collapse', 'present')."""
+    target, _, word = text.partition("=")
+    label, _, key = target.rpartition(":")
+    return label or None, key, word
+
+
+def assumed_changes(config: pytest.Config) -> dict[str | None, dict[str, bool]]:
+    """--assume [LABEL:]CHANGE=present|absent, checked in pytest_configure: kernel label (None: every
+    kernel) -> change key -> present."""
+    found: dict[str | None, dict[str, bool]] = {}
+    for label, key, word in map(split_assumption, config.getoption("assume")):
+        found.setdefault(label, {})[key] = ASSUMED_WORDS[word]
+    return found
 
 
 def unknown_rules(config: pytest.Config) -> list[str]:

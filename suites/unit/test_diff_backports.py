@@ -5,6 +5,7 @@ them a regression (issue "Right on the kernels people run")."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 from reports.diff import diff, render_diff
@@ -40,7 +41,7 @@ def test_a_kernel_that_gained_a_backport_is_expected_to_differ_and_is_no_regress
     text = render_diff(result, new)
     assert "kernel change: trixie has forced, bookworm-backports lacks it (Debian changelog: 'mm: x' under ChangeLog-6.12.113" in text
     assert (
-        f"expectation: {len(pair.rule_changes)} cases decided by A8.forced instead of A8.refused because of forced, not a regression"
+        f"expectation: {len(pair.rule_changes)} cases decided by A8.forced instead of A8.refused because of forced, each as it expects"
         in text
     )
 
@@ -52,3 +53,23 @@ def test_kernels_with_the_same_changes_report_none() -> None:
     (pair,) = diff(base, new).pairs
     assert not pair.kernel_changes and not pair.rule_changes
     assert "kernel change" not in render_diff(diff(base, new), new)
+
+
+def test_a_pair_that_shares_no_case_compared_nothing() -> None:
+    sample = load(SAMPLE)
+    base = one_kernel(sample, "a", "6.12.95", False, "A8.refused")
+    new = dataclasses.replace(base, cases=[dataclasses.replace(c, test=c.test + "-other") for c in base.cases])
+    result = diff(base, new)
+    assert result.pairs and not result.compared and result.exit_status is Exit.NOTHING_COMPARED
+
+
+def test_diff_of_one_run_with_one_kernel_compares_nothing(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    sample = load(SAMPLE)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.json").write_text(json.dumps(one_kernel(sample, "a", "6.12.95", False, "A8").to_json()))
+    proc = subprocess.run([sys.executable, "-m", "reports", "diff", str(run)], capture_output=True, text=True)
+    assert proc.returncode == Exit.NOTHING_COMPARED and "holds one kernel" in proc.stderr

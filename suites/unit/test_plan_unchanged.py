@@ -3,7 +3,9 @@ deciding rules, expectations and skip reasons that suites/unit/data/plan-digests
 per (test, config, spec, beside) over VERSIONS. It was written from 1cc4eb8 (the restructure changed no
 digest) and again for the stable-aware bounds, which moved exactly the cases of 6.1.0 (before the
 6.1.8/6.1.13 backports: A6.deny-overridden, B0.expands, B7.*-einval), 6.1.12 (B7.*-einval) and 6.12.118
-(A8.forced, the 6.12.113 backport); written from a tree with:
+(A8.forced, the 6.12.113 backport), and a kernel of a stable line nobody searched for a fix's backport
+(6.3, 6.4: none-pte-ebusy, same-mm-no-cap, inside-range-returns-0) SKIPs the rules bounded by it; written
+from a tree with:
 
     python suites/unit/test_plan_unchanged.py TREE > suites/unit/data/plan-digests.json
 

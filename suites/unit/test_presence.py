@@ -205,3 +205,34 @@ def test_an_assumption_moves_the_rule_and_says_so() -> None:
     params = {"memory": "memfd", "mode": "never", "per_size": "never", "caller": "madvise"}
     rule = book.decide("per_size", params, {k: p.present for k, p in presence.items()}, "upstream")
     assert rule is not None and rule.id == "A8.forced"
+
+
+def test_a_kernel_of_a_line_nobody_searched_is_not_judged_on_that_fix() -> None:
+    """6.18.y was not searched for 72c3d682c165's backport: A8's cases SKIP there, naming --assume,
+    rather than expect a refusal the kernel may not give."""
+    from suites import rulebook
+
+    book = rulebook.load()
+    kernel = rulebook.UnbuiltKernel("k-0", "k", (6, 18, 60), dict.fromkeys(("TRANSPARENT_HUGEPAGE", "SHMEM"), "y"))
+    per_size = {c.params_id: c for c in rulebook.plan(book, "per_size", kernel, "upstream")}
+    case = per_size["shmem-never-never-madvise"]
+    assert case.rule is None and case.skip is not None
+    assert "shmem-forced-collapse cannot be told" in case.skip and "--assume shmem-forced-collapse=present|absent" in case.skip
+    assert book.presence(KernelFacts((6, 18, 60)))["madv-collapse"].present  # a feature of an older release: known
+
+
+def test_an_rc_of_the_release_without_history_is_not_judged_on_its_changes() -> None:
+    from suites import rulebook
+
+    found = rulebook.load().presence(KernelFacts((7, 3, 0), prerelease=True))["shmem-forced-collapse"]
+    assert (found.present, found.basis) == (None, Basis.UNKNOWN) and "-rc of v7.3" in found.evidence
+
+
+def test_a_history_without_mainline_tells_nothing(tmp_path: Path) -> None:
+    """A tarball committed as is: the commits are unknown objects and no v6.12 tag; the version decides."""
+    tree = tmp_path / "linux"
+    tree.mkdir()
+    git(tree, "init", "-q")
+    git(tree, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "import")
+    found = decide(FORCED, KernelFacts(version=(6, 12, 113), tree=tree), {})
+    assert (found.present, found.basis) == (True, Basis.RELEASE)
