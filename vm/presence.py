@@ -99,10 +99,14 @@ def decide(change: Change, kernel: KernelFacts, assumed: Mapping[str, bool]) -> 
     return from_release(change, kernel)
 
 
+def rc_of(change: Change, kernel: KernelFacts) -> bool:
+    """KERNEL is an -rc of CHANGE's release: the change may be later in it."""
+    return kernel.prerelease and kernel.version[:2] == change.mainline[:2]
+
+
 def released(change: Change, kernel: KernelFacts) -> bool:
-    """At or after the mainline release; an -rc of that release is not (the change may be later)."""
-    rc = kernel.prerelease and kernel.version[:2] == change.mainline[:2]
-    return kernel.version >= change.mainline and not rc
+    """At or after the mainline release; an -rc of that release is not."""
+    return kernel.version >= change.mainline and not rc_of(change, kernel)
 
 
 def from_release(change: Change, kernel: KernelFacts) -> Presence:
@@ -110,7 +114,7 @@ def from_release(change: Change, kernel: KernelFacts) -> Presence:
     if released(change, kernel):
         return Presence(change.key, True, Basis.RELEASE, f"{version} is at or after {change.release}")
     hint = f"pass --assume {change.key}=present|absent"
-    if kernel.prerelease and kernel.version[:2] == change.mainline[:2]:
+    if rc_of(change, kernel):
         why = f"{version} is an -rc of {change.release}: without its git history it may or may not hold {change.commit[:12]}; {hint}"
         return Presence(change.key, None, Basis.UNKNOWN, why)
     stable = change.on_stable_line(kernel.version)
