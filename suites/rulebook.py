@@ -10,7 +10,7 @@ import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -159,7 +159,7 @@ class Rule:
         """'>=V' holds for a kernel that has the change bounding V, '<V' for one that lacks it: on
         a stable or distribution kernel that is its backports, not its version. A change nobody can
         tell of on this kernel (None) raises Undecided: no later rule may stand in for this one."""
-        for has, change in self.clauses():
+        for has, change in self.clauses:
             present = changes[change.key]
             if present is None:
                 raise Undecided(change.key)
@@ -167,8 +167,10 @@ class Rule:
                 return False
         return True
 
+    @cached_property
     def clauses(self) -> list[tuple[bool, Change]]:
-        """(has: '>=' rather than '<', the change) for each clause of VERSIONS, in order."""
+        """(has: '>=' rather than '<', the change) for each clause of VERSIONS, in order; parsed once
+        per rule, since every case's decision reads it."""
         texts = [c.strip() for c in self.versions.text.split(",") if c.strip()]
         return [(text.startswith(">="), self.bounds[v]) for text, v in zip(texts, bound_versions(self.versions.text), strict=True)]
 
@@ -492,4 +494,4 @@ def failure_line(mismatches: list[tuple[str, object, object]]) -> str:
 
 def versions_cell(rule: Rule) -> str:
     """'>=6.1 (7d8faaf15545, v6.1), <7.3 (72c3d682c165, v7.3; stable 6.12.113, 7.2.10)': each clause with the change behind it."""
-    return ", ".join(f"{'>=' if has else '<'}{change.release[1:]} ({change.label})" for has, change in rule.clauses()) or "all"
+    return ", ".join(f"{'>=' if has else '<'}{change.release[1:]} ({change.label})" for has, change in rule.clauses) or "all"
