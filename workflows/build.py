@@ -21,7 +21,7 @@ from vm.kernels import parse_config
 from workflows import commands, suite
 
 DEFAULT_PACKAGE, DEFAULT_SUITE = "linux-source-6.12", "bookworm-backports"
-FRAGMENT = Path(__file__).resolve().parent / "kconfig" / "collapse.config"
+FRAGMENT = Path(__file__).resolve().parent.parent / "vm" / "kconfig" / "collapse.config"
 DEFAULT_CACHE = default_cache()
 COMMAND = commands.command("workflows.build")
 # Options a fragment asks for that a kernel may not offer at all (renamed or merged upstream);
