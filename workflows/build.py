@@ -3,6 +3,9 @@ with virtme-ng's kconfig plus the rule book's fragment, and build it for `--kern
 
     python -m workflows.build                 # Debian's linux-source-6.12 into the cache, configured and built
     python -m workflows.build --src TREE      # configure (if needed) and build an existing tree
+    python -m workflows.build --arch arm64    # the same source cross-built for arm64 (aarch64-linux-gnu-gcc),
+                                              # in its own tree beside the host's: build/<source>-arm64
+    python -m workflows.build --arch arm64 --page-size 16K   # an arm64 16K-page kernel: build/<source>-arm64-16k
 """
 
 from __future__ import annotations
@@ -12,8 +15,11 @@ import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
+from fixtures import arch as arches
+from fixtures.arch import Arch
 from reports.exits import Exit, Parser, UserError
 from vm import debian, vng
 from vm.cache import cache_option, default_cache
@@ -27,6 +33,73 @@ COMMAND = commands.command("workflows.build")
 # Options a fragment asks for that a kernel may not offer at all (renamed or merged upstream);
 # their absence is reported, never fatal. ZRAM_BACKEND_LZO exists from 6.12 only.
 OPTIONAL = {"ZRAM_BACKEND_LZO", "HAVE_ARCH_USERFAULTFD_WP", "PTE_MARKER_UFFD_WP", "MEMFD_CREATE"}
+# Base page sizes (KiB) an architecture's Kconfig offers (its choice <NAME>_<N>K_PAGES); any other has 4K only.
+PAGE_SIZES: dict[str, tuple[int, ...]] = {"arm64": (4, 16, 64)}
+DEFAULT_PAGE_KB = 4
+
+
+def host() -> Arch:
+    """The architecture of this machine (the one make builds for without ARCH=)."""
+    try:
+        return arches.current()
+    except ValueError as err:
+        raise UserError(f"this machine: {err}") from None
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a tree is built for: an architecture and its base page size."""
+
+    arch: Arch
+    page_kb: int = DEFAULT_PAGE_KB
+
+    def check(self) -> Target:
+        """SELF, or UserError when the architecture offers no such page size."""
+        offered = PAGE_SIZES.get(self.arch.name, (DEFAULT_PAGE_KB,))
+        if self.page_kb not in offered:
+            sizes = ", ".join(f"{kb}K" for kb in offered)
+            raise UserError(f"--page-size {self.page_kb}K: {self.arch.name} offers {sizes}; pass one of those")
+        return self
+
+    def config_items(self) -> dict[str, str]:
+        """The Kconfig choices (without CONFIG_) this target adds to the fragment: a page size other than 4K."""
+        return {} if self.page_kb == DEFAULT_PAGE_KB else {f"{self.arch.name.upper()}_{self.page_kb}K_PAGES": "y"}
+
+    def suffix(self, native: Arch) -> str:
+        """The build directory's suffix: none for the host's own 4K tree (as it always was), else -ARCH[-NK]."""
+        if self.arch == native and self.page_kb == DEFAULT_PAGE_KB:
+            return ""
+        return f"-{self.arch.name}" + (f"-{self.page_kb}k" if self.page_kb != DEFAULT_PAGE_KB else "")
+
+
+def make_args(arch: Arch, native: Arch) -> list[str]:
+    """make's ARCH= and CROSS_COMPILE= for ARCH built on NATIVE: none for the host's own architecture.
+    The prefix is the GNU triplet Debian's cross compilers use (gcc-aarch64-linux-gnu: aarch64-linux-gnu-gcc),
+    as virtme-ng's; machines[0] is that triplet's CPU (aarch64, x86_64)."""
+    if arch == native:
+        return []
+    return [f"ARCH={arch.name}", f"CROSS_COMPILE={arch.machines[0]}-linux-gnu-"]
+
+
+def kconfig_command(target: Target, native: Arch) -> list[str]:
+    """`vng --kconfig` for TARGET: --arch takes virtme-ng's (Debian's) name, --configitem the page size,
+    and CROSS_COMPILE= goes to virtme-configkernel's make as a plain argument (vng 1.42 looks its own
+    cross compiler up as 'aarch64-linux-gnu--gcc', never finds it, and would configure with the host's gcc)."""
+    command = vng.kconfig_command(FRAGMENT)
+    if target.arch != native:
+        command += ["--arch", target.arch.debian]
+    for name, value in target.config_items().items():
+        command += ["--configitem", f"CONFIG_{name}={value}"]
+    return command + [a for a in make_args(target.arch, native) if a.startswith("CROSS_COMPILE=")]
+
+
+def configured_arch(config: dict[str, str]) -> Arch | None:
+    """The architecture a .config (parsed) is for: its CONFIG_<NAME>=y (CONFIG_X86_64, CONFIG_ARM64)."""
+    return next((a for a in arches.ARCHES if config.get(a.name.upper()) == "y"), None)
+
+
+def configured_page_kb(config: dict[str, str], arch: Arch) -> int:
+    return next((kb for kb in PAGE_SIZES.get(arch.name, ()) if config.get(f"{arch.name.upper()}_{kb}K_PAGES") == "y"), DEFAULT_PAGE_KB)
 
 
 def fetch_source(cache: Path, package: str, suite: str) -> Path:
@@ -52,10 +125,11 @@ def fetch_source(cache: Path, package: str, suite: str) -> Path:
     return pristine
 
 
-def working_tree(cache: Path, pristine: Path) -> Path:
+def working_tree(cache: Path, pristine: Path, target: Target | None = None) -> Path:
     """A build tree beside the pristine source (hard-linked copy: cheap, and patches never touch pristine
-    files because `patch` and git replace files rather than write through links)."""
-    tree = cache / "build" / pristine.name
+    files because `patch` and git replace files rather than write through links); one per target, so
+    an arm64 build never touches the host's tree."""
+    tree = cache / "build" / (pristine.name + (target.suffix(host()) if target else ""))
     if not (tree / "Makefile").exists():
         tree.parent.mkdir(parents=True, exist_ok=True)
         run(["cp", "-al", str(pristine), str(tree)])
@@ -63,10 +137,13 @@ def working_tree(cache: Path, pristine: Path) -> Path:
     return tree
 
 
-def configure(tree: Path) -> None:
-    """virtme-ng's minimal config plus FRAGMENT; every requested option must come out as asked."""
-    run(vng.kconfig_command(FRAGMENT), cwd=tree)
-    missing = unmet(parse_config((tree / ".config").read_text()), parse_config(FRAGMENT.read_text()))
+def configure(tree: Path, target: Target | None = None) -> None:
+    """virtme-ng's minimal config plus FRAGMENT (and TARGET's page size) for TARGET (default: this
+    machine's architecture); every requested option must come out as asked."""
+    native = host()
+    target = target or Target(native)
+    run(kconfig_command(target, native), cwd=tree)
+    missing = unmet(parse_config((tree / ".config").read_text()), {**parse_config(FRAGMENT.read_text()), **target.config_items()})
     hard = [m for m in missing if m.split("=")[0] not in OPTIONAL]
     if hard:
         raise UserError(f"{tree}: the kernel config did not take {', '.join(hard)}; check their dependencies in that tree")
@@ -79,13 +156,65 @@ def unmet(config: dict[str, str], wanted: dict[str, str]) -> list[str]:
 
 
 def build(tree: Path, jobs: int) -> Path:
-    """make (bzImage and modules); the image path once built."""
-    run(["make", f"-j{jobs}", "-s"], cwd=tree)
-    run(["make", f"-j{jobs}", "-s", "modules"], cwd=tree)
-    image = tree / "arch" / "x86" / "boot" / "bzImage"
+    """make the boot image and the modules for the architecture the tree is configured for (cross
+    compiling when it is not this machine's); the image path once built."""
+    native = host()
+    arch = tree_arch(tree, native)
+    cross = make_args(arch, native)
+    run(["make", *cross, f"-j{jobs}", "-s", Path(arch.image).name], cwd=tree)
+    run(["make", *cross, f"-j{jobs}", "-s", "modules"], cwd=tree)
+    image = tree / arch.image
     if not image.exists():
-        raise UserError(f"{tree}: make finished but left no arch/x86/boot/bzImage")
+        raise UserError(f"{tree}: make finished but left no {arch.image}")
     return image
+
+
+def tree_arch(tree: Path, native: Arch) -> Arch:
+    """The architecture TREE's .config is for (NATIVE when it names none we know, as plain make would)."""
+    config = tree / ".config"
+    return (configured_arch(parse_config(config.read_text())) if config.exists() else None) or native
+
+
+def check_tree_target(tree: Path, target: Target) -> None:
+    """UserError when TREE is already configured for another architecture or page size: switching
+    in place would mix two architectures' objects; --reconfigure after `make mrproper` is the way."""
+    config = parse_config((tree / ".config").read_text())
+    arch = configured_arch(config)
+    if arch is None:
+        return
+    page_kb = configured_page_kb(config, arch)
+    if (arch, page_kb) != (target.arch, target.page_kb):
+        raise UserError(
+            f"{tree} is configured for {arch.name} {page_kb}K, not {target.arch.name} {target.page_kb}K; "
+            "pass a matching --arch/--page-size, or run make mrproper there and pass --reconfigure"
+        )
+
+
+def arch_option(text: str) -> Arch:
+    """argparse type of --arch: a name fixtures.arch knows (kernel, Debian or uname -m spelling)."""
+    try:
+        return arches.named(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def page_size_option(text: str) -> int:
+    """argparse type of --page-size: 4K, 16K or 64K (the K optional), in KiB."""
+    number = text.strip().upper().removesuffix("K")
+    if not number.isdigit() or int(number) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a page size such as 4K, 16K or 64K")
+    return int(number)
+
+
+def add_target_options(parser: argparse.ArgumentParser) -> None:
+    """--arch and --page-size, shared with workflows.mutants."""
+    parser.add_argument("--arch", type=arch_option, default=None, help="architecture to build for (default: this machine's)")
+    parser.add_argument("--page-size", type=page_size_option, default=DEFAULT_PAGE_KB, help="base page size in KiB (16K, 64K: arm64)")
+
+
+def target_of(args: argparse.Namespace) -> Target:
+    """The Target the parsed --arch and --page-size name; UserError for a size the architecture lacks."""
+    return Target(args.arch or host(), args.page_size).check()
 
 
 def suite_command(tree: Path, run_dir: Path, specs: list[str] | tuple[str, ...], select: str = "") -> list[str]:
@@ -109,16 +238,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", type=cache_option, default=DEFAULT_CACHE, help="download and build cache")
     parser.add_argument("--jobs", type=commands.jobs, default=os.cpu_count() or 1, help="make -j")
     parser.add_argument("--reconfigure", action="store_true", help="regenerate .config even if the tree has one")
+    add_target_options(parser)
     args = parser.parse_args(argv)
     try:
+        target = target_of(args)
         if args.src is None:
-            tree = working_tree(args.cache_dir, fetch_source(args.cache_dir, args.package, args.suite))
+            tree = working_tree(args.cache_dir, fetch_source(args.cache_dir, args.package, args.suite), target)
         else:
             tree = args.src.expanduser().resolve()
             if not (tree / "Makefile").exists() or not (tree / "mm" / "khugepaged.c").exists():
                 raise UserError(f"--src {args.src}: not a kernel source tree (no Makefile or mm/khugepaged.c)")
         if args.reconfigure or not (tree / ".config").exists():
-            configure(tree)
+            configure(tree, target)
+        else:
+            check_tree_target(tree, target)
         build(tree, args.jobs)
     except UserError as err:
         print(f"{commands.invoked(COMMAND)}: error: {err}", file=sys.stderr)

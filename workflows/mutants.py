@@ -8,6 +8,7 @@ runs the cases of those grids, and the baseline the cases of every grid named. `
 
     python -m workflows.mutants                      # every mutant, on workflows.build's linux-source-6.12 tree
     python -m workflows.mutants --only 02-proposal-never-refused --tree ~/linux
+    python -m workflows.mutants --arch arm64 --only 01-nohugepage-ignored   # on workflows.build --arch arm64's tree
 """
 
 from __future__ import annotations
@@ -119,23 +120,27 @@ def compare(
 
 def main(argv: list[str] | None = None) -> int:
     parser = Parser(prog=commands.invoked(COMMAND), description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--tree", type=Path, help="a configured linux-6.12 tree (default: workflows.build's linux-source-6.12 tree)")
+    parser.add_argument("--tree", type=Path, help="a configured linux-6.12 tree (default: workflows.build's tree for --arch)")
     parser.add_argument("--only", nargs="*", default=[], help="mutant names (file names without .patch)")
     parser.add_argument("--select", default=None, help="one -k expression for the baseline and every mutant (default: each patch's Grids:)")
     parser.add_argument("--out", type=Path, default=REPO / "reports" / "out" / f"mutants-{time.strftime('%Y%m%d-%H%M%S')}", help="results")
     parser.add_argument("--cache-dir", type=cache_option, default=build.DEFAULT_CACHE, help="download and build cache")
     parser.add_argument("--jobs", type=commands.jobs, default=os.cpu_count() or 1, help="make -j")
     parser.add_argument("--baseline", type=Path, help="reuse the unpatched tree's results (RUN/baseline of an earlier make mutants)")
+    build.add_target_options(parser)
     args = parser.parse_args(argv)
     args.out = args.out.resolve()
     started = time.monotonic()
     try:
+        target = build.target_of(args)
         if args.tree:
             tree = args.tree.expanduser().resolve()
         else:
-            tree = build.working_tree(args.cache_dir, build.fetch_source(args.cache_dir, build.DEFAULT_PACKAGE, build.DEFAULT_SUITE))
+            pristine = build.fetch_source(args.cache_dir, build.DEFAULT_PACKAGE, build.DEFAULT_SUITE)
+            tree = build.working_tree(args.cache_dir, pristine, target)
         if not (tree / ".config").exists():
-            build.configure(tree)
+            build.configure(tree, target)
+        build.check_tree_target(tree, target)
         restore(tree)
         patches = sorted(MUTANTS.glob("*.patch"))
         if args.only:
