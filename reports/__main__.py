@@ -16,6 +16,9 @@ python -m reports diff BASE NEW       regressions, errors, fixes, new and remove
 python -m reports diff RUN            along RUN's kernel order: last kernel passing, first failing
                                       (informational: exits 0)
 python -m reports merge RUN... --out DIR   one matrix from several runs of the same rule book
+python -m reports kcidb-submit RUN [--dry-run [--json]]   send RUN's KCIDB report to KernelCI
+                                      (env KCIDB_ORIGIN, KCIDB_TOKEN, KCIDB_REST; its --help says
+                                      more); exits 0 sent or valid, 3 endpoint unreachable, 4 bad input
 
 The first line of stdout is a one-line summary. Exit status (reports.exits.Exit): 0 clean, 1 a kernel
 regression, 3 infrastructure errors only, 4 bad input (one line on stderr naming the fix), 6 the run
@@ -31,7 +34,7 @@ import sys
 import time
 from pathlib import Path
 
-from reports import OUT, render_run
+from reports import OUT, kcidb_submit, render_run
 from reports.diff import diff, nothing_compared, render_across, render_diff
 from reports.exits import Exit, Parser, run_command
 from reports.matrix import render_summary
@@ -117,8 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     combine = sub.add_parser("merge", help="combine runs made with the same rule book")
     combine.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="run directories or results.json files")
     combine.add_argument("--out", type=Path, default=None, help="merged run directory (default: reports/out/merged-TIME)")
+    kcidb_submit.add_parser(sub)
     args = parser.parse_args(argv)
     try:
+        if args.command == "kcidb-submit":
+            return kcidb_submit.run(rendered(args.run, keep_log_copy=False)[1], args.dry_run, args.json)
         if args.command == "render":
             run_dir, results = rendered(args.run)
             render_run(run_dir.resolve(), results)

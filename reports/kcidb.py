@@ -8,19 +8,28 @@ with its own status. MISS is never produced: every planned case gets a verdict, 
 does not boot gives ERROR on each of its cases. A tree kernel's checkout carries its git commit,
 `git describe`, repository URL and, when the tree has changes on top, their patchset hash.
 Test paths are dotted: madv_collapse.<test>.<parameters>, with the spec after madv_collapse for
-cases of a spec checked beside the first one (madv_collapse.documented.populate.anon-...).
+cases of a spec checked beside the first one (madv_collapse.documented.populate.anon-...). They come
+from a record's fields, never its pytest node id (`suites/test_collapse.py::test_populate[sid-anon-...]@sid-...`
+is madv_collapse.populate.anon-...); each segment must match KCIDB v5's [a-zA-Z0-9_-]+ (path_segment).
+Every id starts with the origin: KCIDB_ORIGIN when it is set to a valid origin, else collapse_conformance
+(python -m reports kcidb-submit, which sends the report, requires KCIDB_ORIGIN).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TypedDict
 
 from reports.record import CaseClass, Results
 
-ORIGIN = "collapse_conformance"
+ORIGIN = "collapse_conformance"  # the file report's origin while KCIDB_ORIGIN is unset
+ORIGIN_VARIABLE = "KCIDB_ORIGIN"
+ORIGIN_PATTERN = re.compile(r"[a-z0-9_]+")  # KCIDB's origin (kcidb-io: Version.origin_pattern, since v3)
+PATH_SEGMENT = re.compile(r"[a-zA-Z0-9_-]+")  # one segment of a KCIDB v5 test path (kcidb-io: test_path_re)
 VERSION = {"major": 5, "minor": 3}
 
 
@@ -54,11 +63,27 @@ def _segment(text: str) -> str:
     return re.sub(r"[^a-zA-Z0-9_-]", "_", text)
 
 
-def _checkout(kernel: dict[str, object]) -> dict[str, object]:
+def report_origin(environ: Mapping[str, str] = os.environ) -> str:
+    """The origin of kcidb.json: KCIDB_ORIGIN when it is a valid origin, else ORIGIN. A bad value
+    must not cost a finished run its reports; kcidb-submit refuses it in one line."""
+    value = environ.get(ORIGIN_VARIABLE, "")
+    return value if ORIGIN_PATTERN.fullmatch(value) else ORIGIN
+
+
+def path_segment(text: str) -> str:
+    """TEXT as one segment of a KCIDB test path: itself when it is one already (every grid's test and
+    parameter ids are), else with each other character as _ and a digest of TEXT after it, so that
+    ids differing only there (a.b, a_b, a[b]) stay apart and the same id always maps alike."""
+    if PATH_SEGMENT.fullmatch(text):
+        return text
+    return f"{_segment(text)}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+
+
+def _checkout(kernel: dict[str, object], origin: str) -> dict[str, object]:
     misc: dict[str, object] = {"release": kernel["release"], "version": kernel["version"]}
     checkout: dict[str, object] = {
-        "id": f"{ORIGIN}:{kernel['name']}",
-        "origin": ORIGIN,
+        "id": f"{origin}:{kernel['name']}",
+        "origin": origin,
         "tree_name": str(kernel["label"]),
         "valid": True,
         "comment": f"{kernel['origin']}: {kernel.get('banner') or kernel['release']}",
@@ -74,19 +99,21 @@ def _checkout(kernel: dict[str, object]) -> dict[str, object]:
     return checkout
 
 
-def _path(spec: str, test: str, params_id: str, primary: str) -> str:
-    return ".".join(["madv_collapse", *([spec] if spec != primary else []), test, _segment(params_id)])
+def case_path(spec: str, test: str, params_id: str, primary: str) -> str:
+    """A case's KCIDB test path; a case without parameters ends at its test."""
+    parts = [*([spec] if spec != primary else []), test, *([params_id] if params_id else [])]
+    return ".".join(["madv_collapse", *map(path_segment, parts)])
 
 
-def _not_run(results: Results, kernel: dict[str, object], build_id: str) -> list[dict[str, object]]:
+def _not_run(results: Results, kernel: dict[str, object], build_id: str, origin: str) -> list[dict[str, object]]:
     """KCIDB's MISS for each case the run planned on KERNEL but has no record of."""
     missing = sorted(key for key, name in results.completeness.not_run if name == kernel["name"])
     return [
         {
-            "id": f"{ORIGIN}:{results.run['run_id']}:{_segment(str(kernel['name']))}:{_segment('.'.join(key))}",
-            "origin": ORIGIN,
+            "id": f"{origin}:{results.run['run_id']}:{_segment(str(kernel['name']))}:{_segment('.'.join(key))}",
+            "origin": origin,
             "build_id": build_id,
-            "path": _path(*key, results.primary),
+            "path": case_path(*key, results.primary),
             "status": "MISS",
             "comment": "planned but not run: the run did not finish",
         }
@@ -94,7 +121,9 @@ def _not_run(results: Results, kernel: dict[str, object], build_id: str) -> list
     ]
 
 
-def render_kcidb(results: Results) -> KcidbDocument:
+def render_kcidb(results: Results, origin: str | None = None) -> KcidbDocument:
+    """RESULTS as a KCIDB v5 document whose every id starts with ORIGIN (default: report_origin())."""
+    origin = origin or report_origin()
     run = results.run
     primary = results.primary
     checkouts: list[dict[str, object]] = []
@@ -102,13 +131,13 @@ def render_kcidb(results: Results) -> KcidbDocument:
     tests: list[dict[str, object]] = []
     gaps = results.completeness.gaps()
     for kernel in results.kernels:
-        build_id = f"{ORIGIN}:{kernel['name']}"
-        checkouts.append(_checkout(kernel))
+        build_id = f"{origin}:{kernel['name']}"
+        checkouts.append(_checkout(kernel, origin))
         builds.append(
             {
                 "id": build_id,
-                "origin": ORIGIN,
-                "checkout_id": f"{ORIGIN}:{kernel['name']}",
+                "origin": origin,
+                "checkout_id": f"{origin}:{kernel['name']}",
                 "architecture": "x86_64",
                 "status": "PASS",
                 "comment": f"image {kernel.get('image')}",
@@ -121,14 +150,14 @@ def render_kcidb(results: Results) -> KcidbDocument:
                 },
             }
         )
-        tests += _not_run(results, kernel, build_id)
+        tests += _not_run(results, kernel, build_id, origin)
         for case in results.cases:
             if case.kernel != kernel["name"]:
                 continue
-            path = _path(case.spec, case.test, case.params_id, primary)
+            path = case_path(case.spec, case.test, case.params_id, primary)
             test: dict[str, object] = {
-                "id": f"{ORIGIN}:{run['run_id']}:{_segment(case.nodeid)}",
-                "origin": ORIGIN,
+                "id": f"{origin}:{run['run_id']}:{_segment(case.nodeid)}",
+                "origin": origin,
                 "build_id": build_id,
                 "path": path,
                 "status": STATUS[case.case_class],

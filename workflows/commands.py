@@ -92,6 +92,20 @@ COMMANDS: tuple[Command, ...] = (
         module="reports",
     ),
     Command(
+        "python -m reports kcidb-submit",
+        "send a run's KCIDB report to KernelCI over HTTPS (KCIDB_ORIGIN, KCIDB_TOKEN, KCIDB_REST), or --dry-run: validate it",
+        _map(
+            Exit.CLEAN,
+            Exit.INTERRUPTED,
+            Exit.INFRASTRUCTURE,
+            Exit.USAGE,
+            Exit.CLOSED_PIPE,
+            CLEAN="the endpoint accepted the report (--dry-run: it validates against kcidb-io's latest schema); not the run's verdict",
+            INFRASTRUCTURE="the endpoint could not be reached, failed (HTTP 5xx) or gave no receipt",
+            USAGE="bad input: KCIDB_ORIGIN or KCIDB_TOKEN missing or wrong, a report the schema rejects, or a refusal (HTTP 4xx)",
+        ),
+    ),
+    Command(
         "python -m workflows.build",
         "configure and build a test kernel (Debian's linux-source, or --src TREE)",
         _map(Exit.CLEAN, Exit.INTERRUPTED, Exit.USAGE, Exit.CLOSED_PIPE, USAGE="bad input, or the tree does not configure or build"),
