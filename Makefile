@@ -10,6 +10,9 @@ PYTHON ?= python3
 KERNELS ?=
 # auto: one worker (and VM) per kernel, bounded by cores and free memory (suites/plugin/planning.py)
 WORKERS ?= auto
+# make matrix over other hosts (each prepared with python -m workflows.hosts prepare HOST): ssh names,
+# each running WORKERS workers (auto: one) behind an xdist proxy gateway, in this checkout's path there.
+HOSTS ?=
 ARGS ?=
 # make kernel: a kernel tree to configure and build (default: Debian's linux-source-6.12, cached)
 SRC ?=
@@ -23,7 +26,7 @@ HOST_PACKAGES := qemu-system-x86 kmod busybox-static udev debian-archive-keyring
 # Building test kernels (make kernel, make mutants) also needs these.
 BUILD_PACKAGES := build-essential flex bison bc libelf-dev libssl-dev cpio xz-utils patch gcc-aarch64-linux-gnu
 # make check also drives the HTML report in a headless browser.
-CHECK_PACKAGES := chromium chromium-driver
+CHECK_PACKAGES := chromium chromium-driver openssh-server
 TOX_VENV := .venv-tox
 TOX := $(TOX_VENV)/bin/tox
 TOX_PIN := tox==4.67.15
@@ -32,15 +35,15 @@ COLLAPSE_TARGET = COLLAPSE_MAKE_TARGET=$@
 
 # What each target reads: a variable given on the command line that the target does not read would
 # be silently ignored (make matrix KERNEL=... runs every default kernel), so it stops make instead.
-VARIABLES := PYTHON KERNELS WORKERS ARGS SRC TREE SERIES BASE
-READS_matrix := KERNELS WORKERS ARGS
+VARIABLES := PYTHON KERNELS WORKERS HOSTS ARGS SRC TREE SERIES BASE
+READS_matrix := KERNELS WORKERS HOSTS ARGS
 READS_bench := KERNELS ARGS
 READS_check := ARGS
 READS_unit := ARGS
 READS_kernel := SRC ARGS
 READS_mutants := ARGS
 READS_series := TREE SERIES BASE ARGS
-TARGETS := help matrix check bench unit lint kernel mutants series bootstrap host-packages build-packages check-packages clean
+TARGETS := help matrix host check bench unit lint kernel mutants series bootstrap host-packages build-packages check-packages clean
 GIVEN := $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v)))
 $(foreach v,$(filter-out $(VARIABLES),$(GIVEN)),$(error $(v)= is no variable of this Makefile; they are $(VARIABLES) (make help)))
 $(foreach g,$(filter $(TARGETS),$(MAKECMDGOALS)),$(foreach v,$(filter-out PYTHON $(READS_$(g)),$(GIVEN)),\
@@ -56,6 +59,7 @@ help:
 	@echo ''
 	@echo 'Targets (each installs what it needs first: Debian packages as root, tox in $(TOX_VENV)):'
 	@echo '  make matrix    the conformance matrix over KERNELS (default: the six Debian kernels of vm/kernels.py)'
+	@echo '  make host      prepare this machine to run matrix workers for another (host packages, .tox/matrix)'
 	@echo '  make check     the project'"'"'s own tests: lint, unit tests, one real kernel end to end, harness (CI)'
 	@echo '  make unit      unit tests only (no VM)'
 	@echo '  make lint      ruff and mypy --strict on the whole tree'
@@ -69,6 +73,7 @@ help:
 	@echo 'Variables (only those the target reads; any other stops make):'
 	@echo '  KERNELS="debian:sid /path/to/linux ..."  matrix, bench: debian:SUITE, a built tree or a vmlinuz'
 	@echo '  WORKERS=auto|N   matrix: xdist workers (auto: one per kernel, bounded by cores and memory)'
+	@echo '  HOSTS="h1 h2"    matrix: run the workers on these ssh hosts (WORKERS each, auto: one), not here'
 	@echo '  ARGS="..."       extra options for the command (pytest options for matrix/check/unit, e.g.'
 	@echo '                   ARGS="--rule C8", ARGS="-k ranges", ARGS="--collect-only")'
 	@echo '  SRC, TREE, SERIES, BASE   make kernel / make series, as above;  PYTHON=python3'
@@ -78,7 +83,13 @@ help:
 	@echo 'Every status: docs/exit-codes.md (python -m workflows.commands).'
 
 matrix: bootstrap
-	$(TOX) -e matrix -- $(foreach k,$(KERNELS),--kernel $(k)) -n $(WORKERS) --dist loadgroup $(ARGS)
+	$(TOX) -e matrix -- $(foreach k,$(KERNELS),--kernel $(k)) $(if $(HOSTS),$(foreach h,$(HOSTS),$(call via,$(h))),-n $(WORKERS)) --dist loadgroup $(ARGS)
+
+# A host's workers run behind an xdist proxy gateway (--px) in the host's checkout at this path, with its tox env's Python.
+via = --px id=$(1)//ssh=$(1)//python=$(CURDIR)/.tox/matrix/bin/python//chdir=$(CURDIR) --tx $(if $(filter-out auto,$(WORKERS)),$(WORKERS)*)popen//via=$(1)
+
+host: bootstrap
+	$(TOX) -e matrix --notest
 
 check: bootstrap check-packages
 	$(TOX) -e check -- $(ARGS)

@@ -164,6 +164,20 @@ COMMANDS: tuple[Command, ...] = (
         target="series",
     ),
     Command(
+        "python -m workflows.hosts",
+        "prepare hosts for make matrix HOSTS=...: over ssh, this commit at the same path, then make host there",
+        _map(
+            Exit.CLEAN,
+            Exit.INTERRUPTED,
+            Exit.INFRASTRUCTURE,
+            Exit.USAGE,
+            Exit.CLOSED_PIPE,
+            CLEAN="every host has the commit at the path (and its host packages and .tox/matrix)",
+            INFRASTRUCTURE="a step failed on a host (ssh, git or make there); the line before says which",
+        ),
+        module="workflows.hosts",
+    ),
+    Command(
         "python -m workflows.commands",
         "this table, as Markdown (--write-docs: into docs/exit-codes.md)",
         _map(Exit.CLEAN, Exit.USAGE, Exit.CLOSED_PIPE),

@@ -19,12 +19,18 @@ from vm.cache import CacheLock
 from vm.machine import GuestVM, VMConfig
 from vm.pool import VMPool
 
+CHECKOUT = Path(__file__).resolve().parents[2]  # the checkout whose code this worker runs
+# The key of xdist's workerinput that says how many workers share this worker's host (suites/plugin/run.py).
+HOST_WORKERS = "collapse_host_workers"
+
 
 def guest_cpus(config: pytest.Config) -> int:
-    """Measured under TCG on 2 cores: two 2-vCPU guests boot in 78-112 s, two 1-vCPU guests in 21-23 s."""
+    """Measured under TCG on 2 cores: two 2-vCPU guests boot in 78-112 s, two 1-vCPU guests in 21-23 s.
+    The cores are shared by the workers on this host, not by every worker of a run over several hosts."""
     if config.getoption("guest_cpus"):
         return int(config.getoption("guest_cpus"))
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    workerinput: dict[str, object] = vars(config).get("workerinput", {})
+    workers = int(str(workerinput.get(HOST_WORKERS) or os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
     return max(1, (os.cpu_count() or 1) // workers)
 
 
@@ -53,6 +59,8 @@ def guest(request: pytest.FixtureRequest, case: rulebook.Case, vm_pool: VMPool) 
     record: CaseRecord = request.node.stash[CASE_RECORD]
     config = vm_pool.config
     record.kernel_info.update(accel=config.accel, accel_reason=config.accel_reason, cpus=config.cpus, memory=config.memory)
+    # Where the kernel ran: a run over several hosts (--tx popen//via=HOST) boots each kernel on one of them.
+    record.kernel_info.update(host=os.uname().nodename, checkout=str(CHECKOUT))
     kernel = kernel_of(case)
     vm = vm_pool.get(kernel)
     record.kernel_info["boot_s"] = round(vm_pool.boots[kernel.name], 2)

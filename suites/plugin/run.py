@@ -1,5 +1,6 @@
 """The run: its directory (new, or --resume's), its header, the recorder that writes every report,
-SIGTERM handled like Ctrl-C, and xdist workers pointed at the controller's directory."""
+SIGTERM handled like Ctrl-C, and xdist workers pointed at the controller's directory (a worker on
+another host, --tx popen//via=HOST, at the same run id under its own checkout)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from reports.jsonvalues import texts
 from reports.record import upgrade_run
 from reports.recorder import Recorder
 from suites import rulebook
+from suites.plugin.guests import HOST_WORKERS
 from suites.plugin.kernels import resolved_kernels
 from suites.plugin.options import kernel_origins, rule_specs, rules_named
 from suites.plugin.planning import case_of
@@ -26,6 +28,23 @@ SUITES = Path(__file__).resolve().parents[1]
 # The run directory, an attribute of the config that suites/plugin/guests.py reads (through vars()),
 # and the key of xdist's workerinput that hands it to each worker.
 RUN_DIR = "collapse_run_dir"
+RUN_ID = "collapse_run_id"  # a worker on another host writes its guests' files under its own reports/out/RUN_ID
+
+
+class Spec(Protocol):
+    """What is read of execnet's XSpec: where a worker runs (via: the id of the --px gateway it runs behind)."""
+
+    via: str | None
+    ssh: str | None
+    socket: str | None
+
+
+class Gateway(Protocol):
+    spec: Spec
+
+
+class NodeManager(Protocol):
+    specs: list[Spec]
 
 
 class WorkerNode(Protocol):
@@ -33,6 +52,8 @@ class WorkerNode(Protocol):
 
     workerinput: dict[str, object]
     config: pytest.Config
+    gateway: Gateway
+    nodemanager: NodeManager
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -57,8 +78,16 @@ def pytest_configure(config: pytest.Config) -> None:
     if _needs_kernels(config):
         resolved_kernels(config)  # bad input stops the run here, as one line, before anything starts
     if _is_worker(config):
-        vars(config)[RUN_DIR] = Path(str(_worker_input(config)[RUN_DIR]))
+        given = str(_worker_input(config)[RUN_DIR])
+        vars(config)[RUN_DIR] = Path(given) if given else OUT / str(_worker_input(config)[RUN_ID])
         return
+    direct = [spec for spec in config.getoption("tx", None) or [] if "ssh=" in spec]
+    if direct:
+        raise pytest.UsageError(
+            f"--tx {direct[0]}: xdist copies pytest into a direct ssh worker's directory and refuses path arguments; run the "
+            "host's workers behind a proxy: --px id=HOST//ssh=HOST//python=CHECKOUT/.tox/matrix/bin/python//chdir=CHECKOUT "
+            "--tx popen//via=HOST (make matrix HOSTS=HOST)"
+        )
     signal.signal(signal.SIGTERM, _interrupt)
     resume: Path | None = config.getoption("resume")
     if resume is not None:
@@ -121,7 +150,19 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def host_of(spec: Spec) -> str | None:
+    """The host a worker runs on, as its spec names it; None for this one (plain popen)."""
+    return spec.via or spec.ssh or spec.socket
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: WorkerNode) -> None:
-    """xdist hook: workers write into the controller's run directory."""
-    node.workerinput[RUN_DIR] = str(vars(node.config)[RUN_DIR])
+    """xdist hook: workers here write into the controller's run directory; a worker on another host
+    (its records still come back through xdist) keeps its guests' files on that host, under its own
+    checkout's reports/out/RUN_ID, never at a path of this machine. Each worker is told how many
+    workers share its host, so its VMs share that host's cores (suites/plugin/guests.py)."""
+    run_dir: Path = vars(node.config)[RUN_DIR]
+    host = host_of(node.gateway.spec)
+    node.workerinput[RUN_DIR] = "" if host else str(run_dir)
+    node.workerinput[RUN_ID] = run_dir.name
+    node.workerinput[HOST_WORKERS] = sum(host_of(spec) == host for spec in node.nodemanager.specs)
