@@ -34,6 +34,26 @@ def test_arm64_kconfig_names_vngs_arch_and_hands_the_cross_compiler_to_configker
     assert command == ["vng", "--kconfig", "--config", str(build.FRAGMENT), "--arch", "arm64", "CROSS_COMPILE=aarch64-linux-gnu-"]
 
 
+def test_arm64s_defconfig_modules_are_dropped_and_the_hosts_config_is_left_alone() -> None:
+    assert build.config_commands(build.Target(X86_64), X86_64) == [build.kconfig_command(build.Target(X86_64), X86_64)]
+    assert build.config_commands(ARM64_4K, X86_64)[1] == ["make", "ARCH=arm64", "CROSS_COMPILE=aarch64-linux-gnu-", "mod2noconfig"]
+
+
+def test_an_optional_option_a_tree_lacks_is_no_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(build, "host", lambda: X86_64)
+    monkeypatch.setattr(build, "run", lambda command, cwd=None: None)
+    monkeypatch.setattr(build, "FRAGMENT", tmp_path / "fragment.config")
+    build.FRAGMENT.write_text("CONFIG_ZRAM_BACKEND_LZO=y\nCONFIG_ZRAM=y\n")
+    (tmp_path / ".config").write_text("CONFIG_ZRAM=y\n")
+    build.configure(tmp_path)
+    assert "CONFIG_ZRAM_BACKEND_LZO=y not offered by this tree (optional)" in capsys.readouterr().err
+    (tmp_path / ".config").write_text("CONFIG_ZRAM_BACKEND_LZO=y\n")
+    with pytest.raises(UserError, match="did not take CONFIG_ZRAM=y"):
+        build.configure(tmp_path)
+
+
 def test_a_16k_target_adds_the_page_size_choice() -> None:
     assert ARM64_16K.config_items() == {"ARM64_16K_PAGES": "y"}
     assert ARM64_4K.config_items() == {}
