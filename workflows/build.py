@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -36,9 +37,11 @@ OPTIONAL = {"ZRAM_BACKEND_LZO", "HAVE_ARCH_USERFAULTFD_WP", "PTE_MARKER_UFFD_WP"
 # Base page sizes (KiB) an architecture's Kconfig offers (its choice <NAME>_<N>K_PAGES); any other has 4K only.
 PAGE_SIZES: dict[str, tuple[int, ...]] = {"arm64": (4, 16, 64)}
 DEFAULT_PAGE_KB = 4
-# virtme-ng configures arm64 from its full defconfig: about 1000 modules (SoC drivers), none of which a
-# test VM loads, that would double the build. x86 starts from x86_64_defconfig, with a handful.
-MODULES_DROPPED = {"arm64"}
+# virtme-ng configures arm64 from its full defconfig: some 45 SoC platforms, each with its clock, pin and
+# SoC drivers built in, and about 1000 modules, none of which QEMU's virt machine uses; they would double
+# the build. Such an architecture's platform menu (this file of the tree) is turned off and its modules
+# dropped. x86 starts from x86_64_defconfig, which has neither.
+PLATFORM_MENUS = {"arm64": "arch/arm64/Kconfig.platforms"}
 
 
 def host() -> Arch:
@@ -84,25 +87,32 @@ def make_args(arch: Arch, native: Arch) -> list[str]:
     return [f"ARCH={arch.name}", f"CROSS_COMPILE={arch.machines[0]}-linux-gnu-"]
 
 
-def kconfig_command(target: Target, native: Arch) -> list[str]:
-    """`vng --kconfig` for TARGET: --arch takes virtme-ng's (Debian's) name, --configitem the page size,
-    and CROSS_COMPILE= goes to virtme-configkernel's make as a plain argument (vng 1.42 looks its own
-    cross compiler up as 'aarch64-linux-gnu--gcc', never finds it, and would configure with the host's gcc)."""
+def kconfig_command(target: Target, native: Arch, off: tuple[str, ...] = ()) -> list[str]:
+    """`vng --kconfig` for TARGET: --arch takes virtme-ng's (Debian's) name, --configitem the page size
+    and the options OFF, and CROSS_COMPILE= goes to virtme-configkernel's make as a plain argument (vng
+    1.42 looks its cross compiler up as 'aarch64-linux-gnu--gcc', never finds it, and would configure
+    with the host's gcc)."""
     command = vng.kconfig_command(FRAGMENT)
     if target.arch != native:
         command += ["--arch", target.arch.debian]
-    for name, value in target.config_items().items():
+    for name, value in {**target.config_items(), **dict.fromkeys(off, "n")}.items():
         command += ["--configitem", f"CONFIG_{name}={value}"]
     return command + [a for a in make_args(target.arch, native) if a.startswith("CROSS_COMPILE=")]
 
 
-def config_commands(target: Target, native: Arch) -> list[list[str]]:
-    """What configure runs in the tree: vng --kconfig, then, where virtme-ng's base is a full defconfig
-    with modules, make mod2noconfig (every option the suite needs is =y; modules only cost build time)."""
-    commands = [kconfig_command(target, native)]
-    if target.arch.name in MODULES_DROPPED:
-        commands.append(["make", *make_args(target.arch, native), "mod2noconfig"])
-    return commands
+def platforms(menu: str) -> tuple[str, ...]:
+    """The options a platform menu (arch/arm64/Kconfig.platforms) declares: config ARCH_<SOC>."""
+    return tuple(re.findall(r"^config (ARCH_\w+)\s*$", menu, re.M))
+
+
+def config_commands(target: Target, native: Arch, tree: Path) -> list[list[str]]:
+    """What configure runs in TREE: vng --kconfig; where virtme-ng's base is a full defconfig, with the
+    platforms of TREE's menu off and then make mod2noconfig (every option the suite needs is =y)."""
+    menu = PLATFORM_MENUS.get(target.arch.name)
+    if menu is None:
+        return [kconfig_command(target, native)]
+    off = platforms((tree / menu).read_text()) if (tree / menu).exists() else ()
+    return [kconfig_command(target, native, off), ["make", *make_args(target.arch, native), "mod2noconfig"]]
 
 
 def configured_arch(config: dict[str, str]) -> Arch | None:
@@ -154,7 +164,7 @@ def configure(tree: Path, target: Target | None = None) -> None:
     machine's architecture); every requested option must come out as asked."""
     native = host()
     target = target or Target(native)
-    for command in config_commands(target, native):
+    for command in config_commands(target, native, tree):
         run(command, cwd=tree)
     missing = unmet(parse_config((tree / ".config").read_text()), {**parse_config(FRAGMENT.read_text()), **target.config_items()})
     hard = [m for m in missing if m.split("=")[0].removeprefix("CONFIG_") not in OPTIONAL]

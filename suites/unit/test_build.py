@@ -34,9 +34,36 @@ def test_arm64_kconfig_names_vngs_arch_and_hands_the_cross_compiler_to_configker
     assert command == ["vng", "--kconfig", "--config", str(build.FRAGMENT), "--arch", "arm64", "CROSS_COMPILE=aarch64-linux-gnu-"]
 
 
-def test_arm64s_defconfig_modules_are_dropped_and_the_hosts_config_is_left_alone() -> None:
-    assert build.config_commands(build.Target(X86_64), X86_64) == [build.kconfig_command(build.Target(X86_64), X86_64)]
-    assert build.config_commands(ARM64_4K, X86_64)[1] == ["make", "ARCH=arm64", "CROSS_COMPILE=aarch64-linux-gnu-", "mod2noconfig"]
+MENU = """menu "Platform selection"
+
+config ARCH_ACTIONS
+\tbool "Actions Semi Platforms"
+
+if ARCH_BCM
+config ARCH_BCM2835
+\tbool "Broadcom BCM2835 family"
+endif
+
+config ARCH_NPCM
+\tbool "Nuvoton NPCM Architecture"
+endmenu # "Platform selection"
+"""
+
+
+def test_a_platform_menu_names_its_platforms() -> None:
+    assert build.platforms(MENU) == ("ARCH_ACTIONS", "ARCH_BCM2835", "ARCH_NPCM")
+
+
+def test_arm64s_defconfig_platforms_and_modules_are_dropped_and_the_hosts_config_is_left_alone(tmp_path: Path) -> None:
+    x86 = build.Target(X86_64)
+    assert build.config_commands(x86, X86_64, tmp_path) == [build.kconfig_command(x86, X86_64)]
+    (tmp_path / "arch" / "arm64").mkdir(parents=True)
+    (tmp_path / "arch" / "arm64" / "Kconfig.platforms").write_text(MENU)
+    kconfig, mod2no = build.config_commands(ARM64_4K, X86_64, tmp_path)
+    items = [kconfig[i + 1] for i, arg in enumerate(kconfig) if arg == "--configitem"]
+    assert items == ["CONFIG_ARCH_ACTIONS=n", "CONFIG_ARCH_BCM2835=n", "CONFIG_ARCH_NPCM=n"]
+    assert kconfig[-1] == "CROSS_COMPILE=aarch64-linux-gnu-"
+    assert mod2no == ["make", "ARCH=arm64", "CROSS_COMPILE=aarch64-linux-gnu-", "mod2noconfig"]
 
 
 def test_an_optional_option_a_tree_lacks_is_no_error(
