@@ -9,11 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from reports.jsonvalues import texts
 from reports.results import read_log
 from suites import rulebook
 from suites.plugin.kernels import resolved_kernels
 from suites.plugin.options import kernel_origins, memory_bytes, rule_specs
 from vm.kernels import Kernel
+
+# The key of xdist's workerinput with the node ids --resume found done, read from the log on the
+# controller (suites/plugin/run.py): a worker on another host has no log at that path.
+DONE = "collapse_done"
 
 
 def case_of(item: pytest.Item) -> rulebook.Case | None:
@@ -61,13 +66,21 @@ def _plain_nodeid(nodeid: str) -> str:
     return nodeid[: nodeid.rindex("@")] if nodeid.rfind("@") > nodeid.rfind("]") else nodeid
 
 
+def done_nodeids(config: pytest.Config) -> list[str]:
+    """--resume: the cases of the resumed run that have a record, as the controller read them."""
+    workerinput: dict[str, object] = vars(config).get("workerinput", {})
+    if DONE in workerinput:
+        return texts(workerinput[DONE])
+    return sorted({_plain_nodeid(str(r["nodeid"])) for r in read_log(config.getoption("resume") / "results.jsonl")})
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Kernel-major order, so each VM boots once; kernels with the most cases to run go first."""
     unwanted = []
     if not config.getoption("selftest"):
         unwanted += [item for item in items if getattr(item, "originalname", "") == "test_selftest"]
     if config.getoption("resume"):
-        done = {_plain_nodeid(str(r["nodeid"])) for r in read_log(config.getoption("resume") / "results.jsonl")}
+        done = set(done_nodeids(config))
         unwanted += [item for item in items if _plain_nodeid(item.nodeid) in done]
     if unwanted:
         config.hook.pytest_deselected(items=unwanted)

@@ -22,7 +22,7 @@ from suites import rulebook
 from suites.plugin.guests import HOST_WORKERS
 from suites.plugin.kernels import resolved_kernels
 from suites.plugin.options import kernel_origins, rule_specs, rules_named
-from suites.plugin.planning import case_of
+from suites.plugin.planning import DONE, case_of, done_nodeids
 
 SUITES = Path(__file__).resolve().parents[1]
 # The run directory, an attribute of the config that suites/plugin/guests.py reads (through vars()),
@@ -160,9 +160,12 @@ def pytest_configure_node(node: WorkerNode) -> None:
     """xdist hook: workers here write into the controller's run directory; a worker on another host
     (its records still come back through xdist) keeps its guests' files on that host, under its own
     checkout's reports/out/RUN_ID, never at a path of this machine. Each worker is told how many
-    workers share its host, so its VMs share that host's cores (suites/plugin/guests.py)."""
+    workers share its host, so its VMs share that host's cores (suites/plugin/guests.py), and, for
+    --resume, which cases are done (the log is on this machine)."""
     run_dir: Path = vars(node.config)[RUN_DIR]
     host = host_of(node.gateway.spec)
     node.workerinput[RUN_DIR] = "" if host else str(run_dir)
     node.workerinput[RUN_ID] = run_dir.name
     node.workerinput[HOST_WORKERS] = sum(host_of(spec) == host for spec in node.nodemanager.specs)
+    if node.config.getoption("resume"):
+        node.workerinput[DONE] = done_nodeids(node.config)
