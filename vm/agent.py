@@ -8,6 +8,7 @@ restored before it, unless it sets them itself (fixtures/thp.py).
 from __future__ import annotations
 
 import errno
+import gc
 import json
 import os
 import platform
@@ -72,13 +73,16 @@ def run_case(case: dict[str, object]) -> object:
 
     if "selftest" in case:
         return selftest(str(case["selftest"]), str(case.get("argument", "")))
+    laps = workload.Laps()
     request = workload.Request.of({key: str(value) for key, value in case.items()})
+    laps.lap("request")
     # Knobs an earlier case changed go back now, unless this case sets them itself: harness time,
-    # so not in workload_s (the overhead make bench reports).
+    # so not in workload_s (the overhead make bench reports), but a phase of the guest's time.
     restored = thp.restore(keep=frozenset(workload.knobs_for(request)))
+    laps.lap("knobs.restore")
     started = time.monotonic()
     try:
-        observed = workload.run(request)
+        observed = workload.run(request, laps)
     finally:
         workload_s = time.monotonic() - started
     return observation.to_json(replace(observed, knobs_restored=restored, workload_s=round(workload_s, 4)))
@@ -114,6 +118,11 @@ def main() -> None:
     # belongs to the boot, not to the first case.
     from fixtures import workload  # noqa: F401
     from fixtures.kmsg import KernelLog
+
+    # Every object so far (modules, functions: nearly all of the heap) out of the collector's reach:
+    # a collection in a forked owner would otherwise write to every object's header and copy the
+    # whole heap page by page (copy-on-write), at each case's fork.
+    gc.freeze()
 
     kernel_log = KernelLog()
     out = os.fdopen(os.dup(1), "w")
