@@ -10,12 +10,13 @@ from collections.abc import Callable
 
 import pytest
 
+from fixtures.geometry import NotApplicable
 from fixtures.observation import Observation, from_json
 from reports.record import CaseClass, ConformanceFailure, failure_class
 from suites import rulebook, splats
 from suites.plugin.options import rule_specs
 from suites.plugin.verdicts import CASE_RECORD
-from vm.machine import GuestVM
+from vm.machine import GuestVM, HarnessError
 from vm.protocol import CaseReply
 
 
@@ -41,14 +42,31 @@ def observe(request: pytest.FixtureRequest, case: rulebook.Case, guest: GuestVM)
     """The guest's reply and the observation it carries, read into fixtures.observation's classes."""
     key = (case.kernel.name, case.test, case.params_id, case.repeat)
     if key not in _observations:
-        reply = CaseReply.of(guest.run(request.node.nodeid, dict(case.params)))
+        try:
+            reply = CaseReply.of(guest.run(request.node.nodeid, dict(case.params)))
+        except HarnessError as error:
+            skip_if_not_applicable(str(error))
+            raise
         _observations[key] = (reply, from_json(Observation, reply.observed))
     return _observations[key]
+
+
+NOT_APPLICABLE = f"{NotApplicable.__module__}.{NotApplicable.__name__}: {NotApplicable.PREFIX}"
+
+
+def skip_if_not_applicable(error: str) -> None:
+    """A case the guest could not set up on its kernel's geometry (fixtures.geometry.NotApplicable,
+    e.g. blocks of 512 MiB in a small guest) is a SKIP naming why, never a verdict or an ERROR."""
+    reason = next((line.removeprefix(NOT_APPLICABLE) for line in error.splitlines() if line.startswith(NOT_APPLICABLE)), None)
+    if reason is not None:
+        pytest.skip(f"{NotApplicable.PREFIX}{reason}")
 
 
 def run_and_judge(request: pytest.FixtureRequest, case: rulebook.Case, guest: GuestVM) -> None:
     reply, observed = observe(request, case, guest)
     summary = rulebook.summarize(observed)
+    if observed.geometry is not None:  # the kernel's page and block sizes, kept with its description
+        request.node.stash[CASE_RECORD].kernel_info.update(page_size=observed.geometry.page, pmd_size=observed.geometry.block)
     primary = rule_specs(request.config)[0]
     record_reply(request, reply, summary, splats_count=case.spec == primary)
     mismatches = rulebook.judge(case.expect, summary)

@@ -36,14 +36,3 @@ def test_a_knob_the_next_case_sets_is_kept_and_the_others_go_back(knobs: dict[st
     thp.write(enabled, "madvise")  # the next case's own value; the first saved value stays
     assert thp.restore() == {enabled: "always"}
     assert thp._saved == {}
-
-
-def test_pages_dropped_on_purpose_read_as_zero_in_their_own_block_only() -> None:
-    from fixtures import syscalls as sc
-    from fixtures.memory import PATTERN_2M, Region
-
-    region = Region(start=0, length=3 * sc.HPAGE, zeroed=frozenset({sc.HPAGE + 5 * sc.PAGE}))  # offsets from the start
-    assert region._dropped(0, PATTERN_2M) == PATTERN_2M
-    second = region._dropped(sc.HPAGE, PATTERN_2M)
-    assert second[5 * sc.PAGE : 6 * sc.PAGE] == bytes(sc.PAGE)
-    assert second[: 5 * sc.PAGE] == PATTERN_2M[: 5 * sc.PAGE] and second[6 * sc.PAGE :] == PATTERN_2M[6 * sc.PAGE :]
