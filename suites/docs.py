@@ -1,12 +1,14 @@
 """docs/rules.md from the rule book: the grids and their case counts, the rules grouped, each rule's
 versions with the change behind each bound, and the changes themselves.
 
-`python -m suites.docs` prints it; `python -m suites.docs --write` rewrites docs/rules.md.
-suites/unit/test_docs.py fails when the file is not what this module makes of rules.toml.
+`python -m suites.docs` prints it; `python -m suites.docs --write` rewrites docs/rules.md and, with
+suites/coverage.py, docs/coverage.md. suites/unit/test_docs.py fails when the file is not what this module
+makes of rules.toml (suites/unit/test_coverage.py, for docs/coverage.md).
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,13 +167,25 @@ def stale(path: Path = RULES_DOC, book: RuleBook | None = None) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = Parser(prog="python -m suites.docs", description="docs/rules.md from suites/rules.toml")
-    parser.add_argument("--write", action="store_true", help=f"rewrite {RULES_DOC.relative_to(RULES_FILE.parent.parent)}")
+    from suites import coverage  # it renders with this module's helpers
+
+    parser = Parser(
+        prog="python -m suites.docs", description="docs/rules.md from suites/rules.toml, docs/coverage.md from suites/coverage.toml"
+    )
+    parser.add_argument("--write", action="store_true", help="rewrite docs/rules.md and docs/coverage.md")
     args = parser.parse_args(argv)
-    text = render(load())
+    try:  # a rules.toml or coverage.toml that does not parse is the user's to fix: one line, no traceback
+        book = load()
+        covered = coverage.load()
+        coverage.check_covers(book, covered)
+    except (ValueError, KeyError) as err:
+        print(f"python -m suites.docs: {err}", file=sys.stderr)
+        return Exit.USAGE
+    text = render(book)
     if args.write:
         RULES_DOC.parent.mkdir(exist_ok=True)
         RULES_DOC.write_text(text)
+        coverage.COVERAGE_DOC.write_text(coverage.render(book, covered))
     else:
         print(text, end="")
     return Exit.CLEAN

@@ -151,6 +151,7 @@ class Rule:
     skip: str | None = None
     bounds: dict[str, Change] = field(default_factory=dict)
     config: dict[str, str] = field(default_factory=dict)  # kernel options the rule holds under: y (y or m) | n
+    covers: tuple[str, ...] = ()  # the scan_result values and gates its cases exercise (suites/coverage.toml)
 
     def matches(self, params: dict[str, str]) -> bool:
         return all(params.get(dim) in values for dim, values in self.when.items())
@@ -242,7 +243,10 @@ def parse(data: dict[str, Any]) -> RuleBook:
     return RuleBook(version=data["version"], invariants=data["invariants"], tests=tests, rules=tuple(rules), changes=changes)
 
 
-RULE_KEYS = frozenset({"id", "test", "group", "statement", "source", "versions", "bounds", "when", "config", "expect", "specs", "skip"})
+RULE_KEYS = frozenset(
+    {"id", "test", "group", "statement", "source", "versions", "bounds", "when", "config", "expect", "specs", "skip", "covers"}
+)
+COVERED_NAME = re.compile(r"SCAN_[A-Z_]+|gate:[A-Za-z0-9_.-]+")
 
 
 def with_every_test_rules(rules: list[dict[str, Any]], every: list[dict[str, Any]], tests: dict[str, TestDef]) -> list[dict[str, Any]]:
@@ -284,6 +288,9 @@ def parse_rule(raw: dict[str, Any], tests: dict[str, TestDef], changes: dict[str
         raise ValueError(f"rule {raw['id']}: 'config' values are y or n, got {config}")
     if ("expect" in raw) == ("skip" in raw):
         raise ValueError(f"rule {raw['id']}: needs exactly one of 'expect' or 'skip'")
+    covers = raw.get("covers", [])
+    if not isinstance(covers, list) or not all(isinstance(name, str) and COVERED_NAME.fullmatch(name) for name in covers):
+        raise ValueError(f"rule {raw['id']}: 'covers' lists scan_result values (SCAN_...) and gates (gate:...), got {covers!r}")
     return Rule(
         id=raw["id"],
         test=raw["test"],
@@ -297,6 +304,7 @@ def parse_rule(raw: dict[str, Any], tests: dict[str, TestDef], changes: dict[str
         skip=raw.get("skip"),
         bounds=parse_bounds(raw["id"], raw.get("versions", ""), raw.get("bounds", {}), changes),
         config=config,
+        covers=tuple(covers),
     )
 
 
