@@ -18,6 +18,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from fixtures.arch import Arch, current, of_flavour
 from reports.exits import UserError
 
 KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
@@ -34,12 +35,17 @@ SUITES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "sid": (("sid",), ()),
     "experimental": (("experimental",), ()),
 }
-META_PACKAGE = "linux-image-amd64"
+META_PACKAGE = "linux-image-{flavour}"  # Debian's meta package naming a flavour's newest kernel
 KERNEL_PACKAGE = re.compile(r"^linux-(image|binary|modules|base)-\d[\w.+~-]*$")
 
 
 class NotCached(UserError):
     """Offline (pytest --collect-only), a Debian kernel the cache does not hold yet."""
+
+
+def default_flavour() -> str:
+    """The flavour of debian:SUITE (no /FLAVOUR): the host architecture's default one."""
+    return current().flavours[0]
 
 
 @dataclass(frozen=True)
@@ -76,13 +82,15 @@ def host_mirrors() -> tuple[str, str | None]:
 
 
 class PrivateApt:
-    """apt-get/apt-cache confined to CACHE/apt/SUITE: own sources, lists, status and archives."""
+    """apt-get/apt-cache confined to CACHE/apt/SUITE (SUITE-ARCH for a foreign architecture's
+    indexes): own sources, lists, status and archives."""
 
-    def __init__(self, cache: Path, suite: str) -> None:
+    def __init__(self, cache: Path, suite: str, arch: Arch | None = None) -> None:
         if suite not in SUITES:
             raise UserError(f"unknown Debian suite {suite!r}; use one of: {', '.join(SUITES)}")
         self.suite = suite
-        self.dir = cache / "apt" / suite
+        self.arch = arch or current()
+        self.dir = cache / "apt" / (suite if self.arch == current() else f"{suite}-{self.arch.debian}")
         self.sources = self.dir / "sources.list"
         self.lists = self.dir / "lists"
         self.stamp = self.dir / "updated"
@@ -97,8 +105,8 @@ class PrivateApt:
             "Dir::State::Lists": str(self.lists),
             "Dir::State::status": str(self.dir / "status"),
             "Dir::Cache": str(self.dir / "cache"),
-            "APT::Architecture": "amd64",
-            "APT::Architectures": "amd64",
+            "APT::Architecture": self.arch.debian,
+            "APT::Architectures": self.arch.debian,
             "Debug::NoLocking": "1",
             # Downloads land in a directory owned by root; apt's sandbox user cannot write there.
             "APT::Sandbox::User": "root",
@@ -156,7 +164,7 @@ def fetch_deb(apt: PrivateApt, cache: Path, fields: dict[str, str]) -> Path:
     name, version = fields["Package"], fields["Version"]
     debs = cache / "debs"
     debs.mkdir(parents=True, exist_ok=True)
-    deb = debs / f"{name}_{version.replace(':', '%3a')}_amd64.deb"
+    deb = debs / f"{name}_{version.replace(':', '%3a')}_{fields.get('Architecture', apt.arch.debian)}.deb"
     if deb.exists():
         if sha256(deb) == fields["SHA256"]:
             return deb
@@ -201,18 +209,31 @@ def kernel_dependencies(depends: str) -> list[str]:
     return names
 
 
-def resolve(cache: Path, suite: str, offline: bool = False) -> DebianKernel:
-    """The newest amd64 kernel of SUITE, downloaded and extracted under the cache."""
-    apt = PrivateApt(cache, suite)
-    record = cache / "debian" / f"{suite}.json"
+def flavour_arch(flavour: str) -> Arch:
+    """The architecture of a Debian kernel flavour; an unknown flavour is the user's to fix."""
+    try:
+        return of_flavour(flavour)
+    except ValueError as err:
+        raise UserError(f"debian:SUITE/FLAVOUR: {err}") from None
+
+
+def resolve(cache: Path, suite: str, offline: bool = False, flavour: str | None = None) -> DebianKernel:
+    """The newest kernel of SUITE's FLAVOUR (default: the host's), downloaded and extracted under the cache."""
+    flavour = flavour or default_flavour()
+    apt = PrivateApt(cache, suite, flavour_arch(flavour))
+    # The host's default flavour keeps its record's old name: caches written before flavours stay valid.
+    record = cache / "debian" / (f"{suite}.json" if flavour == default_flavour() else f"{suite}-{flavour}.json")
     if record.exists() and (offline or apt.fresh()):
         known = DebianKernel(**{**json.loads(record.read_text())})
         if Path(known.root, ".complete").exists():
             return DebianKernel(**{**asdict(known), "packages": tuple(known.packages)})
     if offline:
-        raise NotCached(f"debian:{suite} is not in the cache; run once with network access")
+        raise NotCached(f"debian:{suite}/{flavour} is not in the cache; run once with network access")
     apt.update()
-    meta = apt.candidate(META_PACKAGE)
+    meta_package = META_PACKAGE.format(flavour=flavour)
+    meta = apt.candidate(meta_package)
+    if not meta:
+        raise UserError(f"Debian {suite} has no {meta_package} for {apt.arch.debian}; pick another suite or flavour")
     wanted: dict[str, dict[str, str]] = {}
     queue = kernel_dependencies(meta.get("Depends", ""))
     while queue:
@@ -222,7 +243,7 @@ def resolve(cache: Path, suite: str, offline: bool = False) -> DebianKernel:
         wanted[name] = apt.candidate(name)
         queue += kernel_dependencies(wanted[name].get("Depends", ""))
     if not wanted:
-        raise UserError(f"{META_PACKAGE} in {suite} names no kernel package")
+        raise UserError(f"{meta_package} in {suite} names no kernel package")
     # All packages of one kernel share its ABI name and version: one cache entry per build.
     entry_name = "+".join(sorted({f"{n.split('-', 2)[2]}_{f['Version']}" for n, f in wanted.items()}))
     root = cache / "kernels" / "debian" / entry_name

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import re
-import struct
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fixtures.arch import ARCHES, Arch, current, named, of_config, page_size
 from reports.exits import UserError
 from reports.kcidb import patchset_hash
-from vm import changelog, debian
+from vm import changelog, debian, guestroot
+from vm import image as boot_image
 from vm.changelog import StableUpdate
 from vm.presence import KernelFacts, Presence
 from vm.version import Version, parse_version
@@ -31,6 +33,7 @@ DEFAULT_KERNELS = (
     "debian:sid",
 )
 PRERELEASE = re.compile(r"[-~]rc\d")
+DEBIAN = "debian:"
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,21 @@ class Kernel:
     changelog: str = field(compare=False, default="")  # where stable_updates were read
     # The rule book's changes this kernel has or lacks, and how that was decided (suites fill it in).
     presence: Mapping[str, Presence] = field(compare=False, default_factory=dict, repr=False)
+    arch: Arch = field(compare=False, default_factory=current, repr=False)  # from the image's header or the tree's config
+    flavour: str | None = field(compare=False, default=None)  # a Debian kernel's image flavour (linux-image-FLAVOUR)
+    # The base page size the image header or config declares; the guest's own is recorded at boot.
+    page_size: int = field(compare=False, default=4096)
+    root: Path | None = field(compare=False, default=None)  # the guest root of a foreign kernel (vm/guestroot.py)
+
+    @property
+    def foreign(self) -> bool:
+        """Not of the host's architecture: TCG, and a guest root of its own."""
+        return self.arch != current()
+
+    @property
+    def pmd_size(self) -> int:
+        """The PMD (THP) size its page size implies: one page-table page of 8-byte entries, each a page."""
+        return self.page_size * (self.page_size // 8)
 
     @property
     def name(self) -> str:
@@ -75,6 +93,10 @@ class Kernel:
             "build_id": self.build_id,
             "image": str(self.image),
             "banner": self.banner,
+            "arch": self.arch.name,
+            "page_size": self.page_size,
+            **({"flavour": self.flavour} if self.flavour else {}),
+            **({"guest_root": str(self.root)} if self.root else {}),
             "config": self.config_source or "unknown: no config found; every CONFIG requirement is assumed met",
             **({"git": self.git} if self.git else {}),
             **({"changelog": self.changelog} if self.changelog else {}),
@@ -106,20 +128,6 @@ def tree_provenance(tree: Path) -> dict[str, object] | None:
     }
 
 
-def image_banner(image: Path) -> str:
-    """The version string of an x86 bzImage, from its boot-protocol header."""
-    try:
-        with image.open("rb") as f:
-            head = f.read(0x10000)
-    except OSError as err:
-        raise UserError(f"cannot read kernel image {image}: {err.strerror}") from err
-    if len(head) < 0x210 or head[0x202:0x206] != b"HdrS":
-        raise UserError(f"{image} is not an x86 kernel image (no bzImage header); pass a bzImage or vmlinuz")
-    (offset,) = struct.unpack_from("<H", head, 0x20E)
-    raw = head[offset + 0x200 : offset + 0x200 + 256]
-    return raw.split(b"\0", 1)[0].decode(errors="replace")
-
-
 def upstream_version(release: str, banner: str) -> Version:
     """Debian's release names hide the stable version (6.1.0-56 is 6.1.192): prefer the banner's."""
     debian_version = re.search(r"Debian (\d+\.\d+(?:\.\d+)?)", banner)
@@ -141,30 +149,50 @@ def build_id(image: Path) -> str:
     return debian.sha256(image)[:12]
 
 
-def _identify(image: Path, config_file: Path | None, cache: Path) -> tuple[str, str, dict[str, str]]:
-    """(banner, build id, config) of an image, memoized in the cache by path, size and mtime:
-    every xdist worker resolves the same kernels, and none should hash or parse them again."""
-    parts = [image.resolve(), *([config_file] if config_file and config_file.exists() else [])]
+@dataclass(frozen=True)
+class Identity:
+    """What an image and its config say, once: banner, build id, config, architecture, page size."""
+
+    banner: str
+    build_id: str
+    config: dict[str, str]
+    arch: str  # Arch.name
+    page_size: int
+
+
+def _identify(image_path: Path, config_file: Path | None, cache: Path) -> Identity:
+    """IMAGE_PATH's identity, memoized in the cache by path, size and mtime: every xdist worker
+    resolves the same kernels, and none should hash, unpack or parse them again."""
+    parts = [image_path.resolve(), *([config_file] if config_file and config_file.exists() else [])]
     key = hashlib.sha256(repr([(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in parts]).encode()).hexdigest()[:24]
     memo = cache / "identity" / f"{key}.json"
     if memo.exists():
         known = json.loads(memo.read_text())
-        return known["banner"], known["build_id"], known["config"]
-    banner = image_banner(image)
+        if "arch" in known:  # memos written before architectures were told apart are made again
+            return Identity(**known)
+    facts = boot_image.identify(image_path, cache)
     config = parse_config(config_file.read_text()) if len(parts) == 2 and config_file else {}
-    found = (banner, build_id(image), config)
+    found = Identity(facts.banner, build_id(image_path), config, facts.arch.name, facts.page_size or page_size(facts.arch, config))
     memo.parent.mkdir(parents=True, exist_ok=True)
     tmp = memo.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"banner": found[0], "build_id": found[1], "config": found[2]}))
+    tmp.write_text(json.dumps(dataclasses.asdict(found)))
     tmp.replace(memo)
     return found
 
 
 def _from_image(
-    origin: str, image: Path, label: str | None, tree: Path | None, config_file: Path | None, cache: Path, package: Path | None = None
+    origin: str,
+    image_path: Path,
+    label: str | None,
+    tree: Path | None,
+    config_file: Path | None,
+    cache: Path,
+    package: Path | None = None,
+    flavour: str | None = None,
 ) -> Kernel:
     """PACKAGE: the root of the extracted Debian package tree the image came in, if any."""
-    banner, image_id, config = _identify(image, config_file, cache)
+    identity = _identify(image_path, config_file, cache)
+    banner, image_id, config = identity.banner, identity.build_id, identity.config
     release = banner.split(" ", 1)[0]
     version = upstream_version(release, banner)
     found = changelog.find(package, release, version) if package else None
@@ -178,14 +206,17 @@ def _from_image(
         release=release,
         version=version,
         build_id=image_id,
-        image=image,
+        image=image_path,
         tree=tree,
         config=config,
         banner=banner,
+        arch=named(identity.arch),
+        flavour=flavour,
+        page_size=identity.page_size,
     )
 
 
-def _modules_root(image: Path) -> Path | None:
+def modules_root(image: Path) -> Path | None:
     """The lib/modules or usr/lib/modules directory above an image, as vng -r looks for it."""
     for parent in image.resolve().parents:
         for candidate in (parent / "lib" / "modules", parent / "usr" / "lib" / "modules"):
@@ -205,27 +236,53 @@ def _image_in_root(root: Path) -> tuple[Path, Path | None]:
     raise UserError(f"no vmlinuz in {root}; delete that cache entry and run again")
 
 
+def parse_debian(origin: str) -> tuple[str, str | None]:
+    """(suite, flavour) of debian:SUITE or debian:SUITE/FLAVOUR (None: the host's default flavour)."""
+    suite, slash, flavour = origin.removeprefix(DEBIAN).partition("/")
+    if not suite or (slash and not flavour) or "/" in flavour:
+        raise UserError(f"--kernel {origin}: write debian:SUITE or debian:SUITE/FLAVOUR, e.g. debian:sid/arm64-16k")
+    return suite, flavour or None
+
+
+def debian_label(suite: str, flavour: str | None) -> str:
+    """A Debian kernel's column name: the suite, and the flavour when one was asked for (sid-arm64-16k)."""
+    return f"{suite}-{flavour}" if flavour else suite
+
+
+def tree_arch(tree: Path, config: dict[str, str]) -> Arch | None:
+    """A built tree's architecture: its .config's, else the one whose boot image the tree holds."""
+    return of_config(config) or next((arch for arch in ARCHES if (tree / arch.image).exists()), None)
+
+
 def resolve(origin: str, cache: Path, offline: bool = False) -> Kernel:
-    """Turn one --kernel ORIGIN into a Kernel, downloading Debian packages when needed."""
+    """Turn one --kernel ORIGIN into a Kernel, downloading Debian packages (and, for a kernel of
+    another architecture than the host's, its guest root) when needed."""
+    kernel = _resolve(origin, cache, offline)
+    if kernel.foreign:
+        kernel = dataclasses.replace(kernel, root=guestroot.resolve(cache, kernel.arch, offline).path)
+    return kernel
+
+
+def _resolve(origin: str, cache: Path, offline: bool) -> Kernel:
     if not origin.strip():
-        raise UserError("--kernel needs a value: debian:SUITE, a built kernel tree or a vmlinuz")
-    if origin.startswith("debian:"):
-        suite = origin.split(":", 1)[1]
-        entry = debian.resolve(cache, suite, offline=offline)
-        image, config = _image_in_root(Path(entry.root))
-        return _from_image(origin, image, suite, None, config, cache, Path(entry.root))
+        raise UserError("--kernel needs a value: debian:SUITE[/FLAVOUR], a built kernel tree or a vmlinuz")
+    if origin.startswith(DEBIAN):
+        suite, flavour = parse_debian(origin)
+        entry = debian.resolve(cache, suite, offline=offline, flavour=flavour)
+        image_path, config = _image_in_root(Path(entry.root))
+        return _from_image(origin, image_path, debian_label(suite, flavour), None, config, cache, Path(entry.root), flavour)
     path = Path(origin).expanduser()
     if not path.exists():
-        raise UserError(f"--kernel {origin}: no such file or directory; pass debian:SUITE, a kernel tree or a vmlinuz")
+        raise UserError(f"--kernel {origin}: no such file or directory; pass debian:SUITE[/FLAVOUR], a kernel tree or a vmlinuz")
     if path.is_dir():
-        image = path / "arch" / "x86" / "boot" / "bzImage"
-        if not image.exists() or not (path / "modules.order").exists():
-            raise UserError(
-                f"--kernel {origin}: not a built kernel tree (needs arch/x86/boot/bzImage and modules.order); run make there first"
-            )
-        return _from_image(origin, image, None, path.resolve(), path / ".config", cache)
-    release = image_banner(path).split(" ", 1)[0]
-    modules = _modules_root(path)
+        config_file = path / ".config"
+        arch = tree_arch(path, parse_config(config_file.read_text()) if config_file.exists() else {})
+        if arch is None or not (path / arch.image).exists() or not (path / "modules.order").exists():
+            images = " or ".join(a.image for a in ([arch] if arch else ARCHES))
+            raise UserError(f"--kernel {origin}: not a built kernel tree (needs {images} and modules.order); run make there first")
+        return _from_image(origin, path / arch.image, None, path.resolve(), config_file, cache)
+    release = _identify(path, None, cache).banner.split(" ", 1)[0]
+    modules = modules_root(path)
     if modules is None:
         raise UserError(f"--kernel {origin}: no lib/modules or usr/lib/modules directory above the image; put its modules there")
     candidates = [path.parent / f"config-{release}", path.parent / "config", modules / release / "config"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from reports.exits import UserError
-from vm import debian, kernels
+from vm import debian, image, kernels
 
 BANNER = "6.1.0-56-amd64 (debian-kernel@lists.debian.org) #1 SMP PREEMPT_DYNAMIC Debian 6.1.192-2 (2026-11-16)"
 
@@ -24,8 +24,8 @@ def fake_bzimage(path: Path, banner: str) -> Path:
 
 
 def test_banner_and_upstream_version(tmp_path: Path) -> None:
-    image = fake_bzimage(tmp_path / "vmlinuz", BANNER)
-    assert kernels.image_banner(image) == BANNER
+    found = image.identify(fake_bzimage(tmp_path / "vmlinuz", BANNER), tmp_path)
+    assert (found.banner, found.arch.name, found.page_size) == (BANNER, "x86_64", None)
     assert kernels.upstream_version("6.1.0-56-amd64", BANNER) == (6, 1, 192)
     assert kernels.upstream_version("6.13.0-rc1", "6.13.0-rc1 (me@host) #1") == (6, 13, 0)
 
@@ -33,8 +33,8 @@ def test_banner_and_upstream_version(tmp_path: Path) -> None:
 def test_not_a_kernel_is_one_clear_line(tmp_path: Path) -> None:
     bogus = tmp_path / "notes.txt"
     bogus.write_text("hello\n" * 200)
-    with pytest.raises(UserError, match="not an x86 kernel image"):
-        kernels.image_banner(bogus)
+    with pytest.raises(UserError, match="is no kernel image this suite knows"):
+        image.identify(bogus, tmp_path)
 
 
 def test_missing_path_names_the_accepted_forms(tmp_path: Path) -> None:
