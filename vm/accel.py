@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from fixtures.arch import Arch, current
 from reports.exits import UserError
 from vm import vng
 from vm.kernels import Kernel
@@ -17,10 +18,12 @@ PROBE_TIMEOUT_S = 60.0
 PROBE_MARK = "collapse-kvm-probe-ok"
 
 
-def require_qemu() -> str:
-    qemu = shutil.which("qemu-system-x86_64")
+def require_qemu(arch: Arch | None = None) -> str:
+    """The QEMU that runs ARCH's guests (default: the host's architecture), or one line naming its package."""
+    arch = arch or current()
+    qemu = shutil.which(arch.qemu)
     if qemu is None:
-        raise UserError("qemu-system-x86_64 not found; install it with: apt-get install qemu-system-x86 (or run make check)")
+        raise UserError(f"{arch.qemu} not found; install it with: apt-get install {arch.qemu_package} (or run make check)")
     return qemu
 
 
@@ -67,6 +70,8 @@ def choose(requested: str, kernel: Kernel, cache: Path) -> tuple[str, str]:
     """(accelerator, reason). REQUESTED is auto, kvm or tcg; auto probes once per host fingerprint."""
     if requested in ("kvm", "tcg"):
         return requested, "requested with --accel"
+    if kernel.foreign:  # KVM runs the host's architecture only: nothing to probe, and nothing to record
+        return "tcg", f"a {kernel.arch.name} kernel on a {current().name} host is emulated (TCG)"
     record = cache / "accel.json"
     fingerprint = host_fingerprint()
     known = json.loads(record.read_text()) if record.exists() else {}

@@ -36,7 +36,19 @@ def facts() -> dict[str, object]:
         "proc_version": open("/proc/version").read().strip(),
         "thp": thp.read_all() if thp.available() else None,
         "cmdline": open("/proc/cmdline").read().strip(),
+        # The geometry the cases run at, from the guest itself (not from the image or config).
+        "machine": platform.machine(),
+        "page_size": os.sysconf("SC_PAGE_SIZE"),
+        "hpage_pmd_size": _hpage_pmd_size(),
     }
+
+
+def _hpage_pmd_size() -> int | None:
+    """The THP (PMD) size in bytes; None on a kernel without THP."""
+    try:
+        return int(Path("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 SPLAT_LINE = "WARNING: CPU: 0 PID: 1 at mm/khugepaged.c:0 collapse_conformance_selftest+0x0/0x0"

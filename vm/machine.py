@@ -7,7 +7,6 @@ import re
 import selectors
 import shlex
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ class HarnessError(Exception):
 class VMConfig:
     accel: str  # "kvm" or "tcg"
     accel_reason: str = ""  # why that accelerator (vm.accel.choose), recorded with every case
-    memory: str = "2G"
+    memory: str = "2G"  # raised per kernel to what its THP size needs (memory_for)
     cpus: int = 2
     boot_timeout_s: float = 300.0
     case_timeout_s: float = 60.0  # scaled by TCG_SLOWDOWN under TCG
@@ -41,6 +40,32 @@ CRASH_START = re.compile(r"sysrq: Trigger a crash|Kernel panic - not syncing|\bB
 
 # Measured here: a Debian kernel boots in ~2 s under KVM and 11-17 s under TCG; cases scale alike.
 TCG_SLOWDOWN = 5.0
+# Another architecture under TCG is slower again: an arm64 guest on this x86 host took 140 s from
+# QEMU's start to the agent's ready (the kernel alone ~20 s): boot and case timeouts stretch by this.
+FOREIGN_SLOWDOWN = 3.0
+# Guest RAM per THP: room for the cases' few huge pages at a time, the agent and the kernel.
+PMDS_OF_MEMORY = 16
+MIB = 1 << 20
+
+
+def memory_bytes(text: str) -> int:
+    """QEMU's size syntax (a number, then K, M or G; MiB without one) in bytes."""
+    units = {"k": 1 << 10, "m": MIB, "g": 1 << 30}
+    unit = text[-1].lower()
+    return int(text[:-1]) * units[unit] if unit in units else int(text) * MIB
+
+
+def memory_for(kernel: Kernel, requested: str) -> str:
+    """REQUESTED, unless KERNEL's THP size needs more (a 16K-page kernel's THP is 32 MiB, a 64K one's 512 MiB)."""
+    needed = PMDS_OF_MEMORY * kernel.pmd_size
+    return requested if memory_bytes(requested) >= needed else f"{needed // MIB}M"
+
+
+def accel_for(kernel: Kernel, config: VMConfig) -> tuple[str, str]:
+    """(accelerator, reason) for KERNEL: the run's choice, but always TCG for another architecture than the host's."""
+    if kernel.foreign:
+        return "tcg", f"a {kernel.arch.name} kernel on this host is emulated (TCG)"
+    return config.accel, config.accel_reason
 
 
 class GuestVM:
@@ -52,6 +77,8 @@ class GuestVM:
         self.results_dir = results_dir
         self.console_path = results_dir / "console.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.accel, self.accel_reason = accel_for(kernel, config)
+        self.memory = memory_for(kernel, config.memory)
         self.facts: dict[str, object] = {}
         self.boot_s = 0.0
         self._buffer = b""
@@ -59,7 +86,7 @@ class GuestVM:
 
     @property
     def scale(self) -> float:
-        return TCG_SLOWDOWN if self.config.accel == "tcg" else 1.0
+        return (TCG_SLOWDOWN if self.accel == "tcg" else 1.0) * (FOREIGN_SLOWDOWN if self.kernel.foreign else 1.0)
 
     def start(self) -> None:
         """Boot, tried vng.START_ATTEMPTS times: a VM start can fail transiently."""
@@ -74,10 +101,13 @@ class GuestVM:
 
     def _boot(self) -> None:
         self.results_dir.mkdir(parents=True, exist_ok=True)
-        env = f"COLLAPSE_SCRATCH={shlex.quote(str(self.results_dir))} PYTHONDONTWRITEBYTECODE=1"
-        agent = f"cd {shlex.quote(str(REPO))} && {env} exec {shlex.quote(sys.executable)} -u -m vm.agent"
+        view = vng.guest_view(self.kernel, REPO, self.results_dir)
+        env = f"COLLAPSE_SCRATCH={shlex.quote(view.results)}"
+        env += f" PYTHONPYCACHEPREFIX={shlex.quote(view.pycache)}" if view.pycache else " PYTHONDONTWRITEBYTECODE=1"
+        env += f" PYTHONPATH={shlex.quote(view.pythonpath)}" if view.pythonpath else ""
+        agent = f"cd {shlex.quote(view.repo)} && {env} exec {shlex.quote(view.python)} -u -m vm.agent"
         command = vng.command(
-            self.kernel, agent, memory=self.config.memory, accel=self.config.accel, cpus=self.config.cpus, rwdir=self.results_dir
+            self.kernel, agent, memory=self.memory, accel=self.accel, cpus=self.config.cpus, rwdir=self.results_dir, repo=REPO
         )
         console = self.console_path.open("ab")
         self._console_offset = console.tell()
@@ -95,7 +125,7 @@ class GuestVM:
         )
         console.close()
         self._buffer = b""
-        ready = self._receive(self.config.boot_timeout_s, "boot")
+        ready = self._receive(self.config.boot_timeout_s * (FOREIGN_SLOWDOWN if self.kernel.foreign else 1.0), "boot")
         if ready.get("event") != protocol.READY:
             raise HarnessError(f"agent sent {ready!r} instead of ready", self.console_tail())
         self.facts = mapping(ready["facts"])  # the agent's facts() dict

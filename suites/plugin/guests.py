@@ -22,6 +22,8 @@ from vm.pool import VMPool
 CHECKOUT = Path(__file__).resolve().parents[2]  # the checkout whose code this worker runs
 # The key of xdist's workerinput that says how many workers share this worker's host (suites/plugin/run.py).
 HOST_WORKERS = "collapse_host_workers"
+# What the agent's facts() tell of the guest that every record of its kernel keeps.
+GUEST_FACTS = ("machine", "page_size", "hpage_pmd_size")
 
 
 def guest_cpus(config: pytest.Config) -> int:
@@ -39,7 +41,9 @@ def vm_pool(pytestconfig: pytest.Config) -> Iterator[VMPool]:
     found = resolved_kernels(pytestconfig)
     cache = cache_dir(pytestconfig)
     with CacheLock(cache):
-        chosen, reason = accel.choose(pytestconfig.getoption("accel"), next(iter(found.values())), cache)
+        # Probed with a kernel of the host's architecture if there is one: KVM cannot run another's.
+        probe = next((k for k in found.values() if not k.foreign), next(iter(found.values())))
+        chosen, reason = accel.choose(pytestconfig.getoption("accel"), probe, cache)
     config = VMConfig(
         accel=chosen,
         accel_reason=reason,
@@ -63,6 +67,10 @@ def guest(request: pytest.FixtureRequest, case: rulebook.Case, vm_pool: VMPool) 
     record.kernel_info.update(host=os.uname().nodename, checkout=str(CHECKOUT))
     kernel = kernel_of(case)
     vm = vm_pool.get(kernel)
+    # Per kernel: a foreign one runs under TCG with the memory its THP size needs, and the guest
+    # itself says its page and THP sizes (the reports' architecture and page size come from here).
+    record.kernel_info.update(accel=vm.accel, accel_reason=vm.accel_reason, memory=vm.memory)
+    record.kernel_info.update({key: vm.facts.get(key) for key in GUEST_FACTS})
     record.kernel_info["boot_s"] = round(vm_pool.boots[kernel.name], 2)
     yield vm
     if request.config.getoption("vm_per_case"):

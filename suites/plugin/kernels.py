@@ -28,6 +28,8 @@ def resolved_kernels(config: pytest.Config) -> dict[str, kernels.Kernel]:
                 accel.require_qemu()
             with CacheLock(cache):
                 found = [resolve(origin, cache, offline) for origin in origins]
+            for arch in {k.arch.name: k.arch for k in found if not offline}.values():
+                accel.require_qemu(arch)
         except UserError as err:
             raise pytest.UsageError(str(err)) from None
         for kernel in found:
