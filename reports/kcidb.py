@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TypedDict
 
-from reports.record import CaseClass, Results
+from reports.record import CaseClass, Results, architecture
 
 ORIGIN = "collapse_conformance"  # the file report's origin while KCIDB_ORIGIN is unset
 ORIGIN_VARIABLE = "KCIDB_ORIGIN"
@@ -138,13 +138,14 @@ def render_kcidb(results: Results, origin: str | None = None) -> KcidbDocument:
                 "id": build_id,
                 "origin": origin,
                 "checkout_id": f"{origin}:{kernel['name']}",
-                "architecture": "x86_64",
+                "architecture": architecture(kernel),
                 "status": "PASS",
                 "comment": f"image {kernel.get('image')}",
                 "misc": {
                     "build_id": kernel["build_id"],
                     "accel": kernel.get("accel"),
                     "boot_s": kernel.get("boot_s"),
+                    **{key: kernel[key] for key in ("page_size", "hpage_pmd_size") if kernel.get(key) is not None},
                     "tool": results.tool,
                     **({"incomplete": "; ".join(gaps)} if gaps else {}),
                 },

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from reports.record import CaseClass, CaseRecord, Results
+from reports.record import CaseClass, CaseRecord, Results, platform_text
 from reports.results import write_per_kernel
 
 VERSION_LINE = "KTAP version 1"
@@ -195,7 +195,7 @@ def render(results: Results, kernel: dict[str, object]) -> str:
         VERSION_LINE,
         f"# {text(results.tool)}: madvise(MADV_COLLAPSE), rule book {text(results.rule_book)}, run {text(results.run.get('run_id', '?'))}",
         f"# kernel {text(kernel.get('label'))}: {text(kernel.get('release'))} (version {text(kernel.get('version'))},"
-        f" build {text(kernel.get('build_id'))}, {text(kernel.get('origin'))})",
+        f" build {text(kernel.get('build_id'))}, {text(kernel.get('origin'))}, {text(platform_text(kernel))})",
         f"# spec {text(primary)}: fully checked; a FAIL of it is a regression (not ok)",
         "# classes: regression = not ok; infrastructure = ok # SKIP (harness error, not a kernel verdict);"
         " documentation, other-spec = ok # XFAIL; skip = ok # SKIP",

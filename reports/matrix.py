@@ -11,7 +11,7 @@ import textwrap
 from collections import Counter
 from dataclasses import dataclass, field
 
-from reports.record import WORDS, CaseClass, CaseRecord, Results, presence_of
+from reports.record import WORDS, CaseClass, CaseRecord, Results, platform_text, presence_of
 from reports.summary import (
     NOT_RUN_WORD,
     RETRIED_MARK,
@@ -103,7 +103,7 @@ def kernel_line(index: int, kernel: dict[str, object]) -> str:
         f"{key}={'present' if p.get('present') else 'absent'}" for key, p in presence_of(kernel).items() if p.get("basis") == "assumed"
     ]
     assumes = f" ASSUMES {', '.join(assumed)}" if assumed else ""
-    build = f"({kernel['release']}, build {kernel['build_id']})"
+    build = f"({kernel['release']}, build {kernel['build_id']}, {platform_text(kernel)})"
     return f"[{index}] {kernel['label']}: {kernel['version']} {build}{source}{assumes} {extra}".rstrip()
 
 

@@ -19,6 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict, cast
 
+from fixtures.arch import X86_64
 from reports.jsonvalues import integer, mapping, planned_cases, texts
 
 
@@ -326,6 +327,30 @@ def completeness(run: dict[str, object], kernels: list[dict[str, object]], cases
         torn_records=torn,
         plan_known=bool(plan),
     )
+
+
+# Runs recorded before kernels had an architecture ran x86-64 guests only.
+RECORDED_BEFORE_ARCHITECTURES = X86_64.name
+
+
+def architecture(kernel: dict[str, object]) -> str:
+    """The kernel's architecture (its Arch name: x86_64, arm64), as KCIDB's build architecture."""
+    return str(kernel.get("arch") or RECORDED_BEFORE_ARCHITECTURES)
+
+
+def size_text(size: int) -> str:
+    """4096 -> 4K, 33554432 -> 32M."""
+    for unit, shift in (("G", 30), ("M", 20), ("K", 10)):
+        if size >= 1 << shift and size % (1 << shift) == 0:
+            return f"{size >> shift}{unit}"
+    return str(size)
+
+
+def platform_text(kernel: dict[str, object]) -> str:
+    """'arm64, 16K pages': the architecture and the page size the guest reported at boot (the image's
+    or config's before a boot; none in records older than page sizes)."""
+    page = kernel.get("page_size")
+    return f"{architecture(kernel)}, {size_text(page)} pages" if isinstance(page, int) and page > 0 else architecture(kernel)
 
 
 def display_names(kernels: list[dict[str, object]]) -> dict[str, str]:

@@ -34,6 +34,7 @@ DEFAULT_KERNELS = (
 )
 PRERELEASE = re.compile(r"[-~]rc\d")
 DEBIAN = "debian:"
+DEFAULT_PAGE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,7 @@ def _from_image(
         config_source=str(config_file) if config and config_file else None,
         git=tree_provenance(tree) if tree else None,
         origin=origin,
-        label=label or release,
+        label=label or release_label(release, named(identity.arch), identity.page_size),
         release=release,
         version=version,
         build_id=image_id,
@@ -247,6 +248,15 @@ def parse_debian(origin: str) -> tuple[str, str | None]:
 def debian_label(suite: str, flavour: str | None) -> str:
     """A Debian kernel's column name: the suite, and the flavour when one was asked for (sid-arm64-16k)."""
     return f"{suite}-{flavour}" if flavour else suite
+
+
+def release_label(release: str, arch: Arch, page: int) -> str:
+    """A tree's or vmlinuz's column name: its release, plus its architecture and page size when they
+    are not the host's and 4K (6.12.95-arm64-16k), unless the release ends so (Debian's do: 7.2.13+deb14-arm64-16k)."""
+    suffix = f"-{arch.name}" + (f"-{page // 1024}k" if page != DEFAULT_PAGE_SIZE else "")
+    if (arch == current() and page == DEFAULT_PAGE_SIZE) or release.endswith(suffix):
+        return release
+    return release + suffix
 
 
 def tree_arch(tree: Path, config: dict[str, str]) -> Arch | None:

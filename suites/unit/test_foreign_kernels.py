@@ -152,6 +152,7 @@ def test_arm64_tree(tmp_path: Path) -> None:
     kernel = kernels._resolve(str(tree), tmp_path, offline=True)
     assert (kernel.arch, kernel.page_size, kernel.pmd_size, kernel.tree) == (ARM64, 16384, 32 << 20, tree.resolve())
     assert kernel.release == "7.2.13+deb14-arm64" and kernel.describe()["arch"] == "arm64"
+    assert kernel.label == "7.2.13+deb14-arm64-arm64-16k"  # the 16K page size is no part of this (fabricated) release
 
 
 def test_tree_arch_from_the_image_when_config_says_nothing(tmp_path: Path) -> None:
@@ -276,3 +277,33 @@ def test_pycache_is_per_root_and_checkout(tmp_path: Path) -> None:
     root = tmp_path / "roots" / "debian-trixie-arm64-x"
     one, two = guestroot.pycache(root, tmp_path / "a"), guestroot.pycache(root, tmp_path / "b")
     assert one != two and one.parent == tmp_path / "roots" / "debian-trixie-arm64-x.pycache"
+
+
+def test_labels_of_trees_name_a_foreign_arch_and_page_size() -> None:
+    host = arch.current()
+    other = next(a for a in arch.ARCHES if a != host)
+    assert kernels.release_label("6.12.95", host, 4096) == "6.12.95"
+    assert kernels.release_label("6.12.95", other, 4096) == f"6.12.95-{other.name}"
+    assert kernels.release_label("6.12.95", other, 16384) == f"6.12.95-{other.name}-16k"
+    assert kernels.release_label(f"7.2.13+deb14-{other.name}-16k", other, 16384) == f"7.2.13+deb14-{other.name}-16k"
+
+
+def test_reports_show_architecture_and_page_size() -> None:
+    from reports.kcidb import render_kcidb
+    from reports.ktap import render as render_ktap
+    from reports.matrix import kernel_line
+    from reports.record import Results, platform_text
+    from suites.unit.test_formats import sample_data
+
+    data = sample_data()
+    kernel = data["kernels"][-1]
+    kernel.update(arch="arm64", page_size=16384, hpage_pmd_size=32 << 20)
+    assert platform_text(kernel) == "arm64, 16K pages"
+    assert platform_text({"arch": "arm64"}) == "arm64" and platform_text({}) == "x86_64"  # records older than both
+    assert "build " in kernel_line(1, kernel) and ", arm64, 16K pages)" in kernel_line(1, kernel)
+    results = Results.from_json(data)
+    document = render_kcidb(results, "collapse")
+    assert [b["architecture"] for b in document["builds"]][-2:] == ["x86_64", "arm64"]
+    assert document["builds"][-1]["misc"]["page_size"] == 16384  # type: ignore[index]
+    header = next(line for line in render_ktap(results, results.kernels[-1]).splitlines() if line.startswith("# kernel "))
+    assert header.endswith(", arm64, 16K pages)")
