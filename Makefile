@@ -22,7 +22,7 @@ TREE ?=
 SERIES ?=
 BASE ?=
 
-HOST_PACKAGES := qemu-system-x86 kmod busybox-static udev debian-archive-keyring e2fsprogs
+HOST_PACKAGES := qemu-system-x86 qemu-system-arm kmod busybox-static udev debian-archive-keyring e2fsprogs
 # Building test kernels (make kernel, make mutants) also needs these.
 BUILD_PACKAGES := build-essential flex bison bc libelf-dev libssl-dev cpio xz-utils patch gcc-aarch64-linux-gnu
 # make check also drives the HTML report in a headless browser.
