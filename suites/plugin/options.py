@@ -25,7 +25,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         default=[],
         metavar="KERNEL",
-        help=f"debian:SUITE, a built kernel tree, or a vmlinuz; repeatable (default: {' '.join(kernels.DEFAULT_KERNELS)})",
+        help="debian:SUITE[/FLAVOUR] (e.g. debian:sid/arm64-16k), a built kernel tree, or a vmlinuz; repeatable"
+        f" (default: {' '.join(kernels.DEFAULT_KERNELS)})",
     )
     group.addoption(
         "--spec",
