@@ -307,3 +307,12 @@ def test_reports_show_architecture_and_page_size() -> None:
     assert document["builds"][-1]["misc"]["page_size"] == 16384  # type: ignore[index]
     header = next(line for line in render_ktap(results, results.kernels[-1]).splitlines() if line.startswith("# kernel "))
     assert header.endswith(", arm64, 16K pages)")
+
+
+def test_foreign_tree_boots_from_its_directory_without_module_mount(tmp_path: Path) -> None:
+    """vng finds the tree's arch/arm64/boot/Image itself (cwd=tree, no --run); a tree boots with what it built in."""
+    kernel = foreign_kernel(tmp_path)
+    tree = kernels.Kernel(**{**kernel.__dict__, "tree": tmp_path / "linux"})
+    command = vng.command(tree, "true", memory="2G", accel="tcg", rwdir=tmp_path / "results", repo=tmp_path / "repo")
+    assert "--run" not in command and f"{guestroot.MODULES}=" not in " ".join(command)
+    assert command[command.index("--arch") + 1] == kernel.arch.debian
