@@ -34,9 +34,7 @@ COMMAND = commands.command("workflows.build")
 # Options a fragment asks for that a kernel may not offer at all (renamed or merged upstream);
 # their absence is reported, never fatal. ZRAM_BACKEND_LZO exists from 6.12 only.
 OPTIONAL = {"ZRAM_BACKEND_LZO", "HAVE_ARCH_USERFAULTFD_WP", "PTE_MARKER_UFFD_WP", "MEMFD_CREATE"}
-# Base page sizes (KiB) an architecture's Kconfig offers (its choice <NAME>_<N>K_PAGES); any other has 4K only.
-PAGE_SIZES: dict[str, tuple[int, ...]] = {"arm64": (4, 16, 64)}
-DEFAULT_PAGE_KB = 4
+DEFAULT_PAGE_KB = 4  # every architecture's default; others are fixtures.arch's Arch.page_sizes
 # virtme-ng configures arm64 from its full defconfig: some 45 SoC platforms, each with its clock, pin and
 # SoC drivers built in, and about 1000 modules, none of which QEMU's virt machine uses; they would double
 # the build. Such an architecture's platform menu (this file of the tree) is turned off and its modules
@@ -61,7 +59,7 @@ class Target:
 
     def check(self) -> Target:
         """SELF, or UserError when the architecture offers no such page size."""
-        offered = PAGE_SIZES.get(self.arch.name, (DEFAULT_PAGE_KB,))
+        offered = (DEFAULT_PAGE_KB, *sorted(size // 1024 for size in self.arch.page_sizes.values()))
         if self.page_kb not in offered:
             sizes = ", ".join(f"{kb}K" for kb in offered)
             raise UserError(f"--page-size {self.page_kb}K: {self.arch.name} offers {sizes}; pass one of those")
@@ -69,7 +67,7 @@ class Target:
 
     def config_items(self) -> dict[str, str]:
         """The Kconfig choices (without CONFIG_) this target adds to the fragment: a page size other than 4K."""
-        return {} if self.page_kb == DEFAULT_PAGE_KB else {f"{self.arch.name.upper()}_{self.page_kb}K_PAGES": "y"}
+        return {option: "y" for option, size in self.arch.page_sizes.items() if size == self.page_kb * 1024}
 
     def suffix(self, native: Arch) -> str:
         """The build directory's suffix: none for the host's own 4K tree (as it always was), else -ARCH[-NK]."""
@@ -113,15 +111,6 @@ def config_commands(target: Target, native: Arch, tree: Path) -> list[list[str]]
         return [kconfig_command(target, native)]
     off = platforms((tree / menu).read_text()) if (tree / menu).exists() else ()
     return [kconfig_command(target, native, off), ["make", *make_args(target.arch, native), "mod2noconfig"]]
-
-
-def configured_arch(config: dict[str, str]) -> Arch | None:
-    """The architecture a .config (parsed) is for: its CONFIG_<NAME>=y (CONFIG_X86_64, CONFIG_ARM64)."""
-    return next((a for a in arches.ARCHES if config.get(a.name.upper()) == "y"), None)
-
-
-def configured_page_kb(config: dict[str, str], arch: Arch) -> int:
-    return next((kb for kb in PAGE_SIZES.get(arch.name, ()) if config.get(f"{arch.name.upper()}_{kb}K_PAGES") == "y"), DEFAULT_PAGE_KB)
 
 
 def fetch_source(cache: Path, package: str, suite: str) -> Path:
@@ -195,17 +184,17 @@ def build(tree: Path, jobs: int) -> Path:
 def tree_arch(tree: Path, native: Arch) -> Arch:
     """The architecture TREE's .config is for (NATIVE when it names none we know, as plain make would)."""
     config = tree / ".config"
-    return (configured_arch(parse_config(config.read_text())) if config.exists() else None) or native
+    return (arches.of_config(parse_config(config.read_text())) if config.exists() else None) or native
 
 
 def check_tree_target(tree: Path, target: Target) -> None:
     """UserError when TREE is already configured for another architecture or page size: switching
     in place would mix two architectures' objects; --reconfigure after `make mrproper` is the way."""
     config = parse_config((tree / ".config").read_text())
-    arch = configured_arch(config)
+    arch = arches.of_config(config)
     if arch is None:
         return
-    page_kb = configured_page_kb(config, arch)
+    page_kb = arches.page_size(arch, config) // 1024
     if (arch, page_kb) != (target.arch, target.page_kb):
         raise UserError(
             f"{tree} is configured for {arch.name} {page_kb}K, not {target.arch.name} {target.page_kb}K; "

@@ -83,6 +83,7 @@ def test_an_optional_option_a_tree_lacks_is_no_error(
 
 def test_a_16k_target_adds_the_page_size_choice() -> None:
     assert ARM64_16K.config_items() == {"ARM64_16K_PAGES": "y"}
+    assert build.Target(ARM64, 64).config_items() == {"ARM64_64K_PAGES": "y"}
     assert ARM64_4K.config_items() == {}
     command = build.kconfig_command(ARM64_16K, X86_64)
     assert command[command.index("--configitem") + 1] == "CONFIG_ARM64_16K_PAGES=y"
@@ -121,11 +122,6 @@ def test_a_page_size_the_architecture_lacks_is_refused_with_the_choices() -> Non
         build.Target(X86_64, 16).check()
     with pytest.raises(UserError, match="arm64 offers 4K, 16K, 64K"):
         build.Target(ARM64, 8).check()
-
-
-@pytest.mark.parametrize(("config", "arch"), [({"ARM64": "y"}, ARM64), ({"X86_64": "y", "X86": "y"}, X86_64), ({"X86": "y"}, None)])
-def test_a_config_names_its_architecture(config: dict[str, str], arch: Arch | None) -> None:
-    assert build.configured_arch(config) == arch
 
 
 def test_a_tree_configured_for_another_target_is_refused(tmp_path: Path) -> None:
