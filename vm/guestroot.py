@@ -25,7 +25,8 @@ from vm import debian
 # Debian stable: the same python3 minor as sid (3.13), and a root that does not change every day.
 SUITE = "trixie"
 # What vng's guest side needs (virtme-init is a bash script: mount, grep, sed, setsid, su, find; its
-# initramfs needs a static busybox), kmod for the kernel's modules, and the agent's python3.
+# initramfs needs a static busybox), kmod for the kernel's modules, and the agent's python3 and the
+# tools the fixtures run (mount, modprobe, mkfs.ext4: the ext4 grid's ramdisk, fixtures/memory.py).
 # Dependencies come with them. Not udev: see UDEVD.
 PACKAGES = (
     "base-files",
@@ -42,6 +43,7 @@ PACKAGES = (
     "kmod",
     "busybox-static",
     "python3",
+    "e2fsprogs",
 )
 # virtme-init powers off with `poweroff -f`, which comes with systemd-sysv here: busybox's does the same.
 BUSYBOX_APPLETS = ("poweroff",)

@@ -80,22 +80,6 @@ def foreign_options(kernel: Kernel, repo: Path | None, rwdir: Path | None) -> li
     return args
 
 
-# Modules udev's coldplug loads for QEMU's devices and CPU features on a Debian kernel, none of which
-# the agent uses: under TCG, loading and probing them (kvm_amd alone ~3 s) held 'waiting for udev to
-# settle' for ~8 s of a ~14 s bookworm boot. modprobe.blacklist only stops loading by alias (udev's
-# way): an explicit `modprobe zram`, brd or ext4 still loads, and the virtio and 9p modules the
-# initramfs loads are not listed.
-UNNEEDED_MODULES = (
-    *("kvm", "kvm_amd", "kvm_intel", "irqbypass", "ccp"),  # the emulated CPU's SVM/VMX
-    *("ahci", "libahci", "libata", "sr_mod", "cdrom", "sg"),  # q35's SATA controller and CD-ROM
-    *("iTCO_wdt", "iTCO_vendor_support", "i6300esb", "watchdog", "intel_pmc_bxt", "lpc_ich", "i2c_i801", "i2c_smbus"),
-    *("psmouse", "serio_raw", "evdev", "pcspkr", "button", "joydev", "qemu_fw_cfg"),  # input, firmware config
-    *("powernow_k8", "acpi_cpufreq", "pcc_cpufreq"),  # cpufreq drivers probing an emulated CPU
-    # CPU-feature crypto drivers (crc32c_intel is kept: ext4 asks for crc32c)
-    *("aesni_intel", "ghash_clmulni_intel", "sha1_ssse3", "sha256_ssse3", "sha512_ssse3", "crc32_pclmul", "crct10dif_pclmul"),
-)
-
-
 def environment() -> dict[str, str]:
     """vng calls its helpers (virtme-run, virtme-configkernel) through PATH: this venv's bin first."""
     return {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
@@ -126,7 +110,9 @@ def command(
     if accel == "tcg":
         args.append("--disable-kvm")
     # Delay accounting is off by default since 5.14 (e4042ad49235); the allocation test reads it.
-    args += ["--append", f"delayacct modprobe.blacklist={','.join(UNNEEDED_MODULES)}"]
+    # Modules the guest never needs are not loaded by udev's coldplug (fixtures/arch.py).
+    unneeded = kernel.arch.unneeded_modules
+    args += ["--append", "delayacct" + (f" modprobe.blacklist={','.join(unneeded)}" if unneeded else "")]
     if kernel.tree is None:
         args += ["--run", str(kernel.image)]
     return [*args, "--exec", run]

@@ -29,6 +29,7 @@ from enum import Enum
 from pathlib import Path
 
 from reports.exits import UserError
+from vm.kernels import parse_config, tree_arch
 from workflows import build
 from workflows.patchset import Patch, does_not_apply, git
 
@@ -121,7 +122,9 @@ def _copy(built: Path, where: Path, commit: str) -> None:
 
 def seedable(user_tree: Path, commit: str) -> bool:
     """TREE is built, at COMMIT, with no change to any tracked or unignored file."""
-    built = (user_tree / "arch" / "x86" / "boot" / "bzImage").exists() and (user_tree / "modules.order").exists()
+    config = user_tree / ".config"
+    arch = tree_arch(user_tree, parse_config(config.read_text()) if config.exists() else {})
+    built = arch is not None and (user_tree / arch.image).exists() and (user_tree / "modules.order").exists()
     return built and git(user_tree, "rev-parse", "HEAD") == commit and not _dirty(user_tree)
 
 

@@ -35,11 +35,6 @@ COMMAND = commands.command("workflows.build")
 # their absence is reported, never fatal. ZRAM_BACKEND_LZO exists from 6.12 only.
 OPTIONAL = {"ZRAM_BACKEND_LZO", "HAVE_ARCH_USERFAULTFD_WP", "PTE_MARKER_UFFD_WP", "MEMFD_CREATE"}
 DEFAULT_PAGE_KB = 4  # every architecture's default; others are fixtures.arch's Arch.page_sizes
-# virtme-ng configures arm64 from its full defconfig: some 45 SoC platforms, each with its clock, pin and
-# SoC drivers built in, and about 1000 modules, none of which QEMU's virt machine uses; they would double
-# the build. Such an architecture's platform menu (this file of the tree) is turned off and its modules
-# dropped. x86 starts from x86_64_defconfig, which has neither.
-PLATFORM_MENUS = {"arm64": "arch/arm64/Kconfig.platforms"}
 
 
 def host() -> Arch:
@@ -105,8 +100,9 @@ def platforms(menu: str) -> tuple[str, ...]:
 
 def config_commands(target: Target, native: Arch, tree: Path) -> list[list[str]]:
     """What configure runs in TREE: vng --kconfig; where virtme-ng's base is a full defconfig, with the
-    platforms of TREE's menu off and then make mod2noconfig (every option the suite needs is =y)."""
-    menu = PLATFORM_MENUS.get(target.arch.name)
+    platforms of TREE's menu off and then make mod2noconfig (every option the suite needs is =y): see
+    Arch.platform_menu."""
+    menu = target.arch.platform_menu
     if menu is None:
         return [kconfig_command(target, native)]
     off = platforms((tree / menu).read_text()) if (tree / menu).exists() else ()
