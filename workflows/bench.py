@@ -90,6 +90,7 @@ class KernelFigures:
     boot_s: float
     cases: int
     in_guest_s: float
+    median_guest_s: float  # a case's guest time, median
     wall_s: float
     overhead_ms: float
     floor_ratio: float
@@ -104,6 +105,7 @@ def kernel_figures(document: Results) -> list[KernelFigures]:
             continue
         boot = number(kernel, "boot_s")
         in_guest = sum(c.guest_s or 0.0 for c in ran)
+        median_guest = statistics.median(c.guest_s or 0.0 for c in ran)
         wall = max(c.stop or 0.0 for c in ran) - min(c.start or 0.0 for c in ran) + boot
         overheads = [o for o in map(workload_overhead_s, ran) if o is not None]
         rows.append(
@@ -112,6 +114,7 @@ def kernel_figures(document: Results) -> list[KernelFigures]:
                 boot_s=boot,
                 cases=len(ran),
                 in_guest_s=in_guest,
+                median_guest_s=median_guest,
                 wall_s=wall,
                 overhead_ms=1000 * statistics.median(overheads) if overheads else float("nan"),
                 floor_ratio=wall / (boot + in_guest),
@@ -119,6 +122,18 @@ def kernel_figures(document: Results) -> list[KernelFigures]:
             )
         )
     return rows
+
+
+def kernel_lines(rows: list[KernelFigures]) -> list[str]:
+    """The per-kernel table: boot, cases, in-guest time, wall, harness overhead, floor ratio."""
+    header = f"{'kernel':<22}{'boot s':>8}{'cases':>7}{'in-guest s':>12}{'median s':>10}{'wall s':>9}{'overhead ms':>13}{'floor ratio':>13}"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        lines.append(
+            f"{r.kernel:<22}{r.boot_s:>8.1f}{r.cases:>7}{r.in_guest_s:>12.1f}{r.median_guest_s:>10.2f}{r.wall_s:>9.1f}"
+            f"{r.overhead_ms:>13.1f}{r.floor_ratio:>13.2f}"
+        )
+    return [*lines, "-" * len(header)]
 
 
 OTHER = "other"  # guest time no phase accounts for: the agent's parsing of the case, the JSON of the answer
@@ -216,12 +231,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", "--workers", default="auto", help="xdist workers")
     parser.add_argument("--subset", type=_count, default=3, help="cases rerun with one VM per case (0: none)")
     parser.add_argument("--grid", action="append", default=[], help="bench only this grid (repeatable; e.g. eligibility)")
-    parser.add_argument("--profile", type=Path, metavar="RUN_DIR", help="print the per-grid phase table of this run and exit")
+    parser.add_argument("--profile", type=Path, metavar="RUN_DIR", help="print this run's per-kernel and per-grid tables and exit")
     parser.add_argument("--out", type=Path, default=REPO / "reports" / "out" / f"bench-{time.strftime('%Y%m%d-%H%M%S')}")
     args = parser.parse_args(argv)
     try:
         if args.profile is not None:
-            print("\n".join(profile_lines(grid_profiles(load(args.profile).cases))))
+            run = load(args.profile)
+            print("\n".join([*kernel_lines(kernel_figures(run)), "", *profile_lines(grid_profiles(run.cases))]))
             return Exit.CLEAN
         select = grid_selection(args.grid) if args.grid else ""
     except (ResultsError, UserError) as err:
@@ -273,15 +289,9 @@ def bench(args: argparse.Namespace, select: str) -> int:
             f"shared: {(per_case_wall / len(subset)) / shared_per_case:.0f}x (target >= 20)"
         )
 
-    header = f"{'kernel':<20}{'boot s':>8}{'cases':>7}{'in-guest s':>12}{'wall s':>9}{'overhead ms':>13}{'floor ratio':>13}"
-    lines = [header, "-" * len(header)]
-    for r in rows:
-        lines.append(
-            f"{r.kernel:<20}{r.boot_s:>8.1f}{r.cases:>7}{r.in_guest_s:>12.1f}{r.wall_s:>9.1f}{r.overhead_ms:>13.1f}{r.floor_ratio:>13.2f}"
-        )
+    lines = kernel_lines(rows)
     all_overheads = [o for o in map(workload_overhead_s, document.cases) if o is not None]
     lines += [
-        "-" * len(header),
         f"run: {len(document.cases)} cases on {len(rows)} kernels, {workers} workers, accel {document.kernels[0].get('accel')}",
         f"wall {wall:.1f} s; floor sum(boot + in-guest) / workers = {floor:.1f} s; ratio {wall / floor:.2f} (target <= 1.3)",
         f"harness overhead per case: median {1000 * statistics.median(all_overheads):.1f} ms (target <= 30)",
