@@ -60,7 +60,7 @@ help:
 	@echo 'Targets (each installs what it needs first: Debian packages as root, tox in $(TOX_VENV)):'
 	@echo '  make matrix    the conformance matrix over KERNELS (default: the six Debian kernels of vm/kernels.py)'
 	@echo '  make host      prepare this machine to run matrix workers for another (host packages, .tox/matrix)'
-	@echo '  make check     the project'"'"'s own tests: lint, unit tests, one real kernel end to end, harness (CI)'
+	@echo '  make check     the project'"'"'s own tests: lint, unit tests, one real kernel end to end, harness, arm64 16K (CI)'
 	@echo '  make unit      unit tests only (no VM)'
 	@echo '  make lint      ruff and mypy --strict on the whole tree'
 	@echo '  make bench     speed benchmark: the matrix against the boot-time floor'
@@ -93,6 +93,7 @@ host: bootstrap
 
 check: bootstrap check-packages
 	$(TOX) -e check -- $(ARGS)
+	$(TOX) -e arm64
 
 bench: bootstrap
 	$(COLLAPSE_TARGET) $(TOX) -e bench -- $(foreach k,$(KERNELS),--kernel $(k)) $(ARGS)
