@@ -73,10 +73,11 @@ def test_qemu_missing_is_one_clear_line(bookworm: kernels.Kernel) -> None:
 @pytest.mark.parametrize(
     "origin,message",
     [
-        ("/nonexistent/vmlinuz", "no such file or directory; pass debian:SUITE, a kernel tree or a vmlinuz"),
+        ("/nonexistent/vmlinuz", "no such file or directory; pass debian:SUITE[/FLAVOUR], a kernel tree or a vmlinuz"),
         ("debian:buster", "unknown Debian suite 'buster'"),
-        ("README.md", "is not an x86 kernel image"),
-        ("", "--kernel needs a value: debian:SUITE, a built kernel tree or a vmlinuz"),
+        ("README.md", "is no kernel image this suite knows"),
+        ("debian:sid/sparc", "unknown Debian kernel flavour 'sparc'; known: amd64"),
+        ("", "--kernel needs a value: debian:SUITE[/FLAVOUR], a built kernel tree or a vmlinuz"),
     ],
 )
 def test_bad_kernel_origin_is_one_clear_line(origin: str, message: str) -> None:
