@@ -85,8 +85,13 @@ class GuestVM:
         self._console_offset = 0
 
     @property
+    def foreign_scale(self) -> float:
+        """How much longer than the host's architecture this kernel's boot and cases take."""
+        return FOREIGN_SLOWDOWN if self.kernel.foreign else 1.0
+
+    @property
     def scale(self) -> float:
-        return (TCG_SLOWDOWN if self.accel == "tcg" else 1.0) * (FOREIGN_SLOWDOWN if self.kernel.foreign else 1.0)
+        return (TCG_SLOWDOWN if self.accel == "tcg" else 1.0) * self.foreign_scale
 
     def start(self) -> None:
         """Boot, tried vng.START_ATTEMPTS times: a VM start can fail transiently."""
@@ -125,7 +130,7 @@ class GuestVM:
         )
         console.close()
         self._buffer = b""
-        ready = self._receive(self.config.boot_timeout_s * (FOREIGN_SLOWDOWN if self.kernel.foreign else 1.0), "boot")
+        ready = self._receive(self.config.boot_timeout_s * self.foreign_scale, "boot")
         if ready.get("event") != protocol.READY:
             raise HarnessError(f"agent sent {ready!r} instead of ready", self.console_tail())
         self.facts = mapping(ready["facts"])  # the agent's facts() dict
