@@ -11,6 +11,7 @@ import textwrap
 from collections import Counter
 from dataclasses import dataclass, field
 
+from fixtures.observation import INVARIANT_EXPECT
 from reports.record import WORDS, CaseClass, CaseRecord, Results, platform_text, presence_of
 from reports.summary import (
     NOT_RUN_WORD,
@@ -89,7 +90,7 @@ def build(results: Results) -> list[Row]:
 
 def mismatches(case: CaseRecord) -> tuple[dict[str, object], dict[str, object]]:
     """(expected, observed) restricted to the quantities that differ."""
-    expected: dict[str, object] = {"data": "intact", "vmflags": "unchanged", "views": "agree", **(case.expected or {})}
+    expected: dict[str, object] = {**INVARIANT_EXPECT, **(case.expected or {})}
     observed: dict[str, object] = case.observed or {}
     keys = [k for k, v in expected.items() if k in observed and observed[k] != v]
     return {k: expected[k] for k in keys}, {k: observed[k] for k in keys}

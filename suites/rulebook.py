@@ -15,7 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from fixtures.observation import CallOutcome, Evidence, Observation
+from fixtures.observation import INVARIANT_EXPECT, CallOutcome, Evidence, Observation
 from vm.presence import Change, KernelFacts, Presence
 from vm.presence import decide as decide_presence
 from vm.version import Version, parse_version
@@ -420,6 +420,14 @@ def vmflags_change(before: Sequence[str], after: Sequence[str]) -> str:
     return " ".join(added + removed) or "unchanged"
 
 
+def mlock_change(before: bool | None, after: bool | None) -> str:
+    """'kept' when the block's first folio is mlocked after the call as it was before (or a side has no
+    page there), else 'lost' or 'gained'."""
+    if before is None or after is None or before == after:
+        return "kept"
+    return "lost" if before else "gained"
+
+
 def summarize(observed: Observation) -> dict[str, object]:
     """The observation reduced to the quantities the rules speak of."""
     before, after, evidence = observed.before, observed.after, observed.evidence
@@ -431,6 +439,7 @@ def summarize(observed: Observation) -> dict[str, object]:
         "data": "intact" if observed.data_intact else "corrupted",
         "vmflags": vmflags_change(before.vmflags, after.vmflags),
         "views": "agree" if after.views_agree else f"smaps {after.pmd_kb} kB vs kpageflags {after.thp_pages} THP pages",
+        "mlock": mlock_change(before.mlocked, after.mlocked),
         **_allocation(observed, result),
         **_persistence(evidence),
         **({"thp_disable": "kept" if evidence.thp_disable_inherited else "dropped"} if evidence.thp_disable_inherited is not None else {}),
@@ -476,9 +485,6 @@ def _persistence(evidence: Evidence) -> dict[str, object]:
     if watched is None:
         return {}
     return {"split": watched.split, "recollapsed": watched.recollapsed}
-
-
-INVARIANT_EXPECT = {"data": "intact", "vmflags": "unchanged", "views": "agree"}
 
 
 def judge(expect: dict[str, object], summary: dict[str, object]) -> list[tuple[str, object, object]]:
