@@ -447,6 +447,7 @@ def summarize(observed: Observation) -> dict[str, object]:
             {"refused": result != "ok", "guards": "fault" if evidence.guards_fault else "lost"} if evidence.guards_fault is not None else {}
         ),
         **({"same_folio": evidence.same_folio} if evidence.same_folio is not None else {}),
+        **({"ksm_pages": evidence.ksm_after} if evidence.ksm_after is not None else {}),
     }
 
 
