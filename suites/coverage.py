@@ -11,12 +11,13 @@ from __future__ import annotations
 import tomllib
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from fixtures.steps import MEMORY_KINDS
 from suites.docs import WRITE_HINT, cell
 from suites.rulebook import RULES_FILE, SPECS, Rule, RuleBook, UnbuiltKernel, plan
 from vm.version import Version, parse_version
@@ -75,6 +76,8 @@ class Row:
     enum: int = 0  # its line in enum scan_result (values only)
     errno_at: int = 0  # the line of madvise_collapse_errno()'s case; 0: the default arm
     loop_at: int = 0  # the line of madvise_collapse()'s switch arm; 0: the default arm
+    blind: str = ""  # why a case on one memory type covers every one (the code never looks at the memory type)
+    unsettable: Mapping[str, str] = field(default_factory=dict)  # memory type -> why no case can set it up there
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,10 @@ class Gap:
     name: str
     trees: tuple[str, ...]
     plan: str
+    memory: tuple[str, ...] = ()  # the memory types it is missing on; empty: every one the value has
+
+
+ANY = "any"  # the memory "type" of a memory-blind row: a case on any type covers it
 
 
 @dataclass(frozen=True)
@@ -101,9 +108,25 @@ class Coverage:
     def gap_names(self, tree: str) -> set[str]:
         return {gap.name for gap in self.gaps if tree in gap.trees}
 
+    def gap_pairs(self, tree: str) -> set[tuple[str, str]]:
+        """(name, memory type) for each memory type a gap leaves uncovered on TREE (ANY for a memory-blind row)."""
+        rows = {row.name: row for row in self.tree_rows(tree)}
+        pairs = set()
+        for gap in self.gaps:
+            if tree in gap.trees and gap.name in rows:
+                row = rows[gap.name]
+                pairs |= {(gap.name, memory) for memory in (gap.memory or memory_types(row))}
+        return pairs
 
-ENTRY_KEYS = frozenset({"name", "kind", "memory", "why", "errno", "loop", "tree"})
-TREE_KEYS = frozenset({"enum", "set", "at", "errno", "errno_at", "loop", "loop_at", "kind", "why", "memory"})
+
+ENTRY_KEYS = frozenset({"name", "kind", "memory", "why", "errno", "loop", "tree", "blind", "unsettable"})
+TREE_KEYS = frozenset({"enum", "set", "at", "errno", "errno_at", "loop", "loop_at", "kind", "why", "memory", "blind", "unsettable"})
+
+
+def memory_types(row: Row) -> tuple[str, ...]:
+    """The memory types a row must be covered on: each of its own that a case can set up, or ANY when it
+    is memory-blind."""
+    return (ANY,) if row.blind else tuple(memory for memory in row.memory if memory not in row.unsettable)
 
 
 @cache
@@ -151,6 +174,8 @@ def make_row(name: str, tree: str, gate: bool, merged: dict[str, Any]) -> Row:
         raise ValueError(f"coverage {name} ({tree}): memory types are {', '.join(MEMORY)}, got {memory}")
     if merged["loop"] not in LOOPS:
         raise ValueError(f"coverage {name} ({tree}): loop is one of {', '.join(LOOPS)}, got {merged['loop']!r}")
+    if not set(merged.get("unsettable", {})) <= set(memory):
+        raise ValueError(f"coverage {name} ({tree}): unsettable names memory types the row does not have")
     if not str(merged.get("why", "")).strip():
         raise ValueError(f"coverage {name} ({tree}): say why (what sets it, or why MADV_COLLAPSE cannot)")
     return Row(
@@ -166,13 +191,17 @@ def make_row(name: str, tree: str, gate: bool, merged: dict[str, Any]) -> Row:
         enum=merged.get("enum", 0),
         errno_at=merged.get("errno_at", 0),
         loop_at=merged.get("loop_at", 0),
+        blind=merged.get("blind", ""),
+        unsettable=dict(merged.get("unsettable", {})),
     )
 
 
 def parse_gap(raw: dict[str, Any], names: set[str], trees: dict[str, Tree]) -> Gap:
-    gap = Gap(name=raw["name"], trees=tuple(raw["trees"]), plan=raw.get("plan", ""))
+    gap = Gap(name=raw["name"], trees=tuple(raw["trees"]), plan=raw.get("plan", ""), memory=tuple(raw.get("memory", ())))
     if gap.name not in names:
         raise ValueError(f"coverage gap {gap.name}: no such value or gate")
+    if not set(gap.memory) <= set(MEMORY):
+        raise ValueError(f"coverage gap {gap.name}: memory types are {', '.join(MEMORY)}, got {gap.memory}")
     if not set(gap.trees) <= set(trees) or not gap.plan.strip():
         raise ValueError(f"coverage gap {gap.name}: needs trees among {', '.join(trees)} and a one-line plan")
     return gap
@@ -199,19 +228,36 @@ def counting_spec(rule: Rule) -> str:
     return SPECS[0] if SPECS[0] in rule.specs else rule.specs[0]
 
 
-def case_counts(book: RuleBook, tree: Tree, config: Mapping[str, str]) -> Counter[str]:
-    """Rule id -> cases it decides and runs (not SKIPped) on TREE's kernel, each counted in its rule's spec."""
+def case_counts(book: RuleBook, tree: Tree, config: Mapping[str, str]) -> Counter[tuple[str, str]]:
+    """(rule id, memory type) -> cases the rule decides and runs (not SKIPped) on TREE's kernel with that
+    memory type, each counted in its rule's spec."""
     kernel = UnbuiltKernel(name=f"tree-{tree.name}", label=tree.name, version=tree.kernel, config=dict(config))
     spec_of = {rule.id: counting_spec(rule) for rule in book.rules}
-    counts: Counter[str] = Counter()
+    counts: Counter[tuple[str, str]] = Counter()
     for spec in SPECS:
         for test in book.tests:
-            counts.update(c.rule for c in plan(book, test, kernel, spec) if c.rule and c.skip is None and spec_of[c.rule] == spec)
+            counts.update(
+                (c.rule, MEMORY_KINDS[c.params.get("memory", "anon")])
+                for c in plan(book, test, kernel, spec)
+                if c.rule and c.skip is None and spec_of[c.rule] == spec
+            )
     return counts
 
 
-def covering(book: RuleBook, coverage: Coverage) -> dict[tuple[str, str], list[tuple[str, int]]]:
-    """(tree, name) -> [(rule id, cases on that tree)] for each rule that covers the name, in rule-book order."""
+@dataclass(frozen=True)
+class Cover:
+    """A rule that covers a value or gate, and its cases on one tree by memory type."""
+
+    rule: str
+    cases: Mapping[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.cases.values())
+
+
+def covering(book: RuleBook, coverage: Coverage) -> dict[tuple[str, str], list[Cover]]:
+    """(tree, name) -> the rules that cover the name, in rule-book order, each with its cases on that tree."""
     by_name: dict[str, list[str]] = {}
     for rule in book.rules:
         for name in rule.covers:
@@ -222,17 +268,31 @@ def covering(book: RuleBook, coverage: Coverage) -> dict[tuple[str, str], list[t
     for tree in coverage.trees.values():
         counts = case_counts(book, tree, config)
         for row in coverage.tree_rows(tree.name):
-            found[(tree.name, row.name)] = [(rule_id, counts[rule_id]) for rule_id in by_name.get(row.name, [])]
+            found[(tree.name, row.name)] = [
+                Cover(rule_id, {memory: counts[(rule_id, memory)] for memory in MEMORY if counts[(rule_id, memory)]})
+                for rule_id in by_name.get(row.name, [])
+            ]
     return found
 
 
-def uncovered(book: RuleBook, coverage: Coverage) -> dict[str, list[str]]:
-    """Tree -> the settable values and gates no rule has a case for there."""
+def covered_memory(row: Row, covers: list[Cover]) -> set[str]:
+    """The memory types of ROW that some case covers (ANY for a memory-blind row with any case)."""
+    seen = {memory for cover in covers for memory in cover.cases}
+    return ({ANY} if seen else set()) if row.blind else seen & set(row.memory)
+
+
+def uncovered(book: RuleBook, coverage: Coverage) -> dict[str, list[tuple[str, str]]]:
+    """Tree -> (name, memory type) for each settable value or gate and each memory type it has that no
+    rule has a case for there."""
     cover = covering(book, coverage)
-    return {
-        tree: [row.name for row in coverage.tree_rows(tree) if row.kind is Kind.SETTABLE and not sum(n for _, n in cover[(tree, row.name)])]
-        for tree in coverage.trees
-    }
+    found: dict[str, list[tuple[str, str]]] = {}
+    for tree in coverage.trees:
+        found[tree] = []
+        for row in coverage.tree_rows(tree):
+            if row.kind is Kind.SETTABLE:
+                done = covered_memory(row, cover[(tree, row.name)])
+                found[tree] += [(row.name, memory) for memory in memory_types(row) if memory not in done]
+    return found
 
 
 # ------------------------------------------------------------------ the document
@@ -245,8 +305,8 @@ class Summary:
     gates: int
     reachable: int
     settable: int
-    covered: int
-    gaps: list[str]
+    covered: int  # settable rows covered on every memory type they have
+    gaps: list[tuple[str, str]]
 
 
 def summaries(book: RuleBook, coverage: Coverage) -> list[Summary]:
@@ -262,7 +322,7 @@ def summaries(book: RuleBook, coverage: Coverage) -> list[Summary]:
                 gates=sum(row.gate for row in rows),
                 reachable=sum(row.kind.reachable for row in rows),
                 settable=len(settable),
-                covered=len(settable) - len(missing[tree]),
+                covered=len(settable) - len({name for name, _ in missing[tree]}),
                 gaps=missing[tree],
             )
         )
@@ -289,29 +349,42 @@ def loop_cell(row: Row) -> str:
     return f"{row.loop} ({'default' if not row.loop_at else f':{row.loop_at}'})"
 
 
-def rules_cell(cover: list[tuple[str, int]]) -> str:
+def rules_cell(cover: list[Cover]) -> str:
     """The covering rules with cases on this tree; rules that declare it but run no case here are named apart."""
-    running = ", ".join(f"{rule_id} ({n})" for rule_id, n in cover if n)
-    idle = ", ".join(rule_id for rule_id, n in cover if not n)
+    running = ", ".join(f"{c.rule} ({c.total})" for c in cover if c.total)
+    idle = ", ".join(c.rule for c in cover if not c.total)
     if running:
         return running
     return f"none here (declared by {idle})" if idle else "-"
 
 
-def tree_section(tree: Tree, coverage: Coverage, cover: dict[tuple[str, str], list[tuple[str, int]]]) -> list[str]:
+def memory_cell(row: Row, cover: list[Cover]) -> str:
+    """Each memory type the row has, as covered or not; a memory-blind row says why one type is enough."""
+    if row.blind:
+        return f"any: {row.blind}"
+    done = covered_memory(row, cover)
+    if row.kind is not Kind.SETTABLE:
+        return ", ".join(row.memory)
+    missing = [memory for memory in memory_types(row) if memory not in done]
+    covered = ", ".join(memory for memory in row.memory if memory in done) or "none"
+    unsettable = "; ".join(f"{memory}: cannot be set up ({why})" for memory, why in row.unsettable.items())
+    return covered + (f"; **not yet: {', '.join(missing)}**" if missing else "") + (f"; {unsettable}" if unsettable else "")
+
+
+def tree_section(tree: Tree, coverage: Coverage, cover: dict[tuple[str, str], list[Cover]]) -> list[str]:
     lines = [
         f"## {tree.name}: {tree.source}",
         "",
         f"Case counts are the cases each rule decides and runs on {'.'.join(map(str, tree.kernel))}.",
         "",
-        "| value or gate | source | reachable by MADV_COLLAPSE | why | errno | loop | memory | rules (cases) |",
+        "| value or gate | source | reachable by MADV_COLLAPSE | why | errno | loop | memory (covered) | rules (cases) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in sorted(coverage.tree_rows(tree.name), key=lambda row: (row.gate, row.enum)):  # values in enum order, then gates
-        mark = " **(not covered yet)**" if row.name in coverage.gap_names(tree.name) else ""
+        covers = cover[(tree.name, row.name)]
         lines.append(
-            f"| {row.name}{mark} | {cell(where(row))} | {row.kind.label} | {cell(row.why)} | {errno_cell(row)} | {loop_cell(row)} "
-            f"| {', '.join(row.memory)} | {rules_cell(cover[(tree.name, row.name)])} |"
+            f"| {row.name} | {cell(where(row))} | {row.kind.label} | {cell(row.why)} | {errno_cell(row)} | {loop_cell(row)} "
+            f"| {cell(memory_cell(row, covers))} | {rules_cell(covers)} |"
         )
     return lines
 
@@ -321,10 +394,16 @@ def summary_section(rows: list[Summary]) -> list[str]:
         "| tree | values | gates | reachable | can be set up | covered | not covered yet |",
         "|---|---|---|---|---|---|---|",
     ]
-    lines += [
-        f"| {s.tree} | {s.values} | {s.gates} | {s.reachable} | {s.settable} | {s.covered} | {', '.join(s.gaps) or '-'} |" for s in rows
-    ]
+    lines += [f"| {s.tree} | {s.values} | {s.gates} | {s.reachable} | {s.settable} | {s.covered} | {pairs_text(s.gaps)} |" for s in rows]
     return lines
+
+
+def pairs_text(pairs: list[tuple[str, str]]) -> str:
+    """'SCAN_X (shmem, memfd), gate:Y' from (name, memory type) pairs, in order."""
+    by_name: dict[str, list[str]] = {}
+    for name, memory in pairs:
+        by_name.setdefault(name, []).append(memory)
+    return ", ".join(name if memories == [ANY] else f"{name} ({', '.join(memories)})" for name, memories in by_name.items()) or "-"
 
 
 def gap_section(coverage: Coverage) -> list[str]:
@@ -335,10 +414,13 @@ def gap_section(coverage: Coverage) -> list[str]:
         " suites/unit/test_coverage.py fails when a new uncovered value appears and when one of these gets a rule"
         " (take it off the list then). **Issue 21 is not resolved until this list is empty.**",
         "",
-        "| value or gate | trees | plan |",
-        "|---|---|---|",
+        "| value or gate | memory | trees | plan |",
+        "|---|---|---|---|",
     ]
-    lines += [f"| {gap.name} | {', '.join(gap.trees)} | {cell(gap.plan)} |" for gap in coverage.gaps]
+    lines += [
+        f"| {gap.name} | {', '.join(gap.memory) or 'every type it has'} | {', '.join(gap.trees)} | {cell(gap.plan)} |"
+        for gap in coverage.gaps
+    ]
     return lines
 
 

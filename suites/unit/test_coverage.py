@@ -40,15 +40,16 @@ def test_covers_must_name_values_or_gates() -> None:
 
 @pytest.mark.parametrize("tree", list(COVERAGE.trees))
 def test_every_reachable_value_has_a_rule_or_is_a_known_gap(tree: str) -> None:
-    """A settable value or gate with no case on TREE's kernel must be on the gap list, with its plan."""
-    missing = set(coverage.uncovered(BOOK, COVERAGE)[tree]) - COVERAGE.gap_names(tree)
-    assert not missing, f"{tree}: no rule covers {sorted(missing)}: write one, or add a [[gap]] with its plan"
+    """A settable value or gate with no case on TREE's kernel, on a memory type it has, must be on the gap
+    list for that memory type, with its plan."""
+    missing = set(coverage.uncovered(BOOK, COVERAGE)[tree]) - COVERAGE.gap_pairs(tree)
+    assert not missing, f"{tree}: no rule covers {sorted(missing)}: write one, or add a [[gap]] with its memory and plan"
 
 
 @pytest.mark.parametrize("tree", list(COVERAGE.trees))
 def test_the_gap_list_only_shrinks(tree: str) -> None:
     """A gap that a rule now covers leaves the list."""
-    closed = COVERAGE.gap_names(tree) - set(coverage.uncovered(BOOK, COVERAGE)[tree])
+    closed = COVERAGE.gap_pairs(tree) - set(coverage.uncovered(BOOK, COVERAGE)[tree])
     assert not closed, f"{tree}: {sorted(closed)} now covered: take them off the [[gap]] list in suites/coverage.toml"
 
 
@@ -106,3 +107,20 @@ def test_docs_main_refuses_a_bad_data_file_in_one_line(monkeypatch: pytest.Monke
     monkeypatch.setattr(coverage, "load", broken)
     assert docs.main([]) == 4
     assert capsys.readouterr().err.strip() == "python -m suites.docs: coverage gap SCAN_NOPE: no such value or gate"
+
+
+def test_every_memory_type_a_case_runs_is_a_coverage_memory_type() -> None:
+    from fixtures.steps import MEMORY_KINDS, MEMORY_TYPES
+
+    assert set(MEMORY_KINDS) == set(MEMORY_TYPES)
+    assert set(MEMORY_KINDS.values()) <= set(coverage.MEMORY)
+
+
+def test_a_value_is_covered_per_memory_type() -> None:
+    """C9 covers SCAN_SUCCEED on anon, shmem and memfd; a rule's cases on one memory type do not cover another."""
+    row = next(row for row in COVERAGE.tree_rows("6.12") if row.name == "SCAN_PAGE_LOCK")
+    covers = [coverage.Cover("C14.pair", {"anon": 2})]
+    assert coverage.covered_memory(row, covers) == {"anon"}
+    blind = dataclasses.replace(row, blind="checked before the VMA")
+    assert coverage.covered_memory(blind, covers) == {coverage.ANY}
+    assert coverage.memory_types(blind) == (coverage.ANY,)
