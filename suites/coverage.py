@@ -159,7 +159,7 @@ def parse_entry(entry: dict[str, Any], trees: dict[str, Tree], gate: bool) -> li
             raise ValueError(f"coverage {name}: unknown tree {tree!r}; trees are {', '.join(trees)}")
         if unknown := set(body) - TREE_KEYS:
             raise ValueError(f"coverage {name} ({tree}): unknown keys {sorted(unknown)}")
-        merged = {**entry, **body}
+        merged = {**entry, **body, "unsettable": {**entry.get("unsettable", {}), **body.get("unsettable", {})}}
         rows.append(make_row(name, tree, gate, merged))
     return rows
 
@@ -410,9 +410,9 @@ def gap_section(coverage: Coverage) -> list[str]:
     lines = [
         "## Not covered yet",
         "",
-        "MADV_COLLAPSE reaches these and a case could set them up, but no rule has one yet. The list only shrinks:"
-        " suites/unit/test_coverage.py fails when a new uncovered value appears and when one of these gets a rule"
-        " (take it off the list then). **Issue 21 is not resolved until this list is empty.**",
+        "MADV_COLLAPSE reaches these on these memory types and a case could set them up, but no rule has one yet."
+        " suites/unit/test_coverage.py fails when a value is uncovered on a type and not listed here, and when one listed"
+        " here gets a case (take it off the list then).",
         "",
         "| value or gate | memory | trees | plan |",
         "|---|---|---|---|",
@@ -435,17 +435,21 @@ def render(book: RuleBook, coverage: Coverage) -> str:
         "",
         "One row per `scan_result` value and per eligibility gate of each kernel source tree read: whether MADV_COLLAPSE"
         " reaches it (and why, or why not), the errno madvise_collapse() returns for it, whether its loop goes on to the"
-        " next block or stops, the memory types whose path has it, and the rules that cover it with the cases each runs"
-        " on that tree's kernel. The data: [`suites/coverage.toml`](../suites/coverage.toml) (source lines per tree);"
-        " each rule's `covers` in [`suites/rules.toml`](../suites/rules.toml); the rules themselves: [rules.md](rules.md).",
+        " next block or stops, the memory types whose path has it and which of them a case covers, and the rules that"
+        " cover it with the cases each runs on that tree's kernel. The data: [`suites/coverage.toml`](../suites/coverage.toml)"
+        " (source lines per tree); each rule's `covers` in [`suites/rules.toml`](../suites/rules.toml); the rules"
+        " themselves: [rules.md](rules.md); the state the new THP inherits: [inherited.md](inherited.md).",
         "",
-        "Reachable means MADV_COLLAPSE can get there. Some reachable values cannot be set up by a case (a race, hardware"
-        " poison, a failed kernel allocation, device memory, other hardware or kernel configuration): the table says"
-        " which. For a value MADV_COLLAPSE cannot reach (khugepaged only) or a gate it bypasses (the sysfs knobs it"
-        " ignores), the rules listed check that it does not apply.",
+        "Coverage is per memory type (anon, shmem, memfd, tmpfs, file, hugetlb): a value is covered on a type when a"
+        " rule that covers it runs a case on that type. A gate taken before the code looks at the memory type (process_madvise()'s"
+        " permission checks, a hole in the range, the first eligibility checks) is covered by a case on any type: the"
+        " table says why (`any:`). Some reachable values cannot be set up by a case, on every type or on some (a race,"
+        " hardware poison, a failed kernel allocation, device memory, other hardware or kernel configuration): the table"
+        " says which and why. For a value MADV_COLLAPSE cannot reach (khugepaged only) or a gate it bypasses (the sysfs"
+        " knobs it ignores), the rules listed check that it does not apply.",
         "",
-        "This is an interim state: the values and gates under [Not covered yet](#not-covered-yet) have no rule."
-        " Issue 21 is resolved when that list is empty.",
+        "What a case could set up but none does yet is under [Not covered yet](#not-covered-yet), with its plan;"
+        " suites/unit/test_coverage.py keeps that list exact.",
         "",
         "## Summary",
         "",

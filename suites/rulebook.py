@@ -448,6 +448,7 @@ def summarize(observed: Observation) -> dict[str, object]:
         ),
         **({"same_folio": evidence.same_folio} if evidence.same_folio is not None else {}),
         **({"ksm_pages": evidence.ksm_after} if evidence.ksm_after is not None else {}),
+        **({"past_eof": evidence.past_eof} if evidence.past_eof is not None else {}),
     }
 
 
