@@ -447,7 +447,7 @@ def summarize(observed: Observation) -> dict[str, object]:
             {"refused": result != "ok", "guards": "fault" if evidence.guards_fault else "lost"} if evidence.guards_fault is not None else {}
         ),
         **({"same_folio": evidence.same_folio} if evidence.same_folio is not None else {}),
-        **({"ksm_pages": evidence.ksm_after} if evidence.ksm_after is not None else {}),
+        **({"ksm_shared": evidence.ksm_shared} if evidence.ksm_shared is not None else {}),
         **({"past_eof": evidence.past_eof} if evidence.past_eof is not None else {}),
     }
 
