@@ -49,6 +49,7 @@ class Outcome:
     proposal_failures: list[str] = field(default_factory=list)  # rules of the proposal spec that failed
     reason: str = ""  # a survivor's explanation, from survivors.toml
     explained: bool = False  # a survivor with its reason in survivors.toml
+    untested: bool = False  # built, but no case of its grids ran (each SKIPped on this tree): neither killed nor survived
 
     @property
     def killed(self) -> bool:
@@ -181,11 +182,15 @@ def main(argv: list[str] | None = None) -> int:
                 outcome.build_s = time.monotonic() - began
                 if outcome.built:
                     document, outcome.run_s = run_suite(tree, args.out / outcome.name, selects[outcome.name])
-                    compare(baseline, classes(document), outcome)
+                    ran = classes(document)
+                    compare(baseline, ran, outcome)
+                    outcome.untested = all(case_class is CaseClass.SKIP for case_class, _, _ in ran.values())
             finally:
                 patch(tree, patch_file, reverse=True)
                 (tree / APPLIED).unlink()
-            if not outcome.killed and outcome.built:
+            if outcome.untested:
+                outcome.reason = "no case of its grids ran on this tree: each SKIPped (a kernel option the test kernel lacks?)"
+            elif not outcome.killed and outcome.built:
                 unexplained = f"(no explanation recorded in {SURVIVORS.relative_to(REPO)})"
                 outcome.reason = str(reasons.get(outcome.name, {}).get("reason", unexplained))
                 outcome.explained = outcome.name in reasons
@@ -196,16 +201,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{commands.invoked(COMMAND)}: error: {err}", file=sys.stderr)
         return Exit.USAGE
     killed = sum(o.killed for o in outcomes)
-    built = sum(o.built for o in outcomes)
+    built = sum(o.built and not o.untested for o in outcomes)
     explained = sum(o.explained for o in outcomes)
     total_s = time.monotonic() - started
     rate = 100 * killed / max(built, 1)
     print(f"\nkill rate: {killed}/{built} mutants killed ({rate:.0f}%), {total_s / 60:.1f} min in all; results in {args.out}")
     print(f"  {killed}/{built - explained} killed of those not explained as equivalent in {SURVIVORS.relative_to(REPO)}")
     for o in outcomes:
-        if o.built and not o.killed:
+        if o.built and not o.killed and not o.untested:
             print(f"  survivor {o.name}: {o.reason}")
-        elif not o.built:
+        elif not o.built or o.untested:
             print(f"  not counted, {o.name}: {o.reason}")
     summary = {"tree": str(tree), "baseline_s": base_s, "total_s": total_s, "mutants": [asdict(o) for o in outcomes]}
     (args.out / "mutants.json").write_text(json.dumps(summary, indent=1))
@@ -213,14 +218,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def exit_status(outcomes: list[Outcome]) -> int:
-    """0 when every built mutant is killed or explained in survivors.toml (an equivalent mutant no
-    observation can tell apart), 1 while one survives unexplained."""
-    return Exit.CLEAN if all(o.killed or o.explained for o in outcomes if o.built) else Exit.REGRESSION
+    """0 when every built mutant that ran a case is killed or explained in survivors.toml (an equivalent
+    mutant no observation can tell apart), 1 while one survives unexplained. A mutant none of whose
+    cases ran (UNTESTED) is counted with neither."""
+    return Exit.CLEAN if all(o.killed or o.explained for o in outcomes if o.built and not o.untested) else Exit.REGRESSION
 
 
 def line(o: Outcome) -> str:
     if not o.built:
         return f"{o.name:32} NOT BUILT  {o.reason}"
+    if o.untested:
+        return f"{o.name:32} UNTESTED build {o.build_s:4.0f} s, run {o.run_s:4.0f} s; {o.reason}"
     rules = ", ".join(f"{rule} ({len(cases)})" for rule, cases in o.killed_by.items()) or "-"
     proposal_rules = sorted({p.split(":")[0] for p in o.proposal_failures})
     proposal = f"; proposal FAIL: {', '.join(proposal_rules)}" if proposal_rules else "; proposal: all pass"

@@ -35,3 +35,9 @@ def test_make_mutants_fails_only_on_a_survivor_nobody_explained() -> None:
     unbuilt = mutants.Outcome("07", "", built=False)
     assert mutants.exit_status([killed, equivalent, unbuilt]) == 0
     assert mutants.exit_status([killed, mutants.Outcome("31", "")]) == 1
+
+
+def test_a_mutant_whose_cases_all_skipped_is_untested_not_a_survivor() -> None:
+    untested = mutants.Outcome("36", "", untested=True, reason="no case of its grids ran")
+    assert mutants.exit_status([untested]) == 0
+    assert "UNTESTED" in mutants.line(untested) and "SURVIVED" not in mutants.line(untested)
