@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from fixtures.steps import MEMORY_KINDS
+from fixtures.steps import MEMORY_TYPES
 from suites.docs import WRITE_HINT, cell
 from suites.rulebook import RULES_FILE, SPECS, Rule, RuleBook, UnbuiltKernel, plan
 from vm.version import Version, parse_version
@@ -237,7 +237,7 @@ def case_counts(book: RuleBook, tree: Tree, config: Mapping[str, str]) -> Counte
     for spec in SPECS:
         for test in book.tests:
             counts.update(
-                (c.rule, MEMORY_KINDS[c.params.get("memory", "anon")])
+                (c.rule, MEMORY_TYPES[c.params.get("memory", "anon")].kind)
                 for c in plan(book, test, kernel, spec)
                 if c.rule and c.skip is None and spec_of[c.rule] == spec
             )
