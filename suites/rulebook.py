@@ -15,7 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from fixtures.observation import INVARIANT_EXPECT, CallOutcome, Evidence, Observation
+from fixtures.observation import INVARIANT_EXPECT, CallOutcome, Evidence, Observation, Snapshot
 from vm.presence import Change, KernelFacts, Presence
 from vm.presence import decide as decide_presence
 from vm.version import Version, parse_version
@@ -428,6 +428,16 @@ def mlock_change(before: bool | None, after: bool | None) -> str:
     return "lost" if before else "gained"
 
 
+def node_change(before: Snapshot, after: Snapshot) -> str:
+    """'majority' when a THP after the call is on the node that held most of the block before (the
+    collapse allocates there, mempolicy or not), or there is no THP or no node to compare; else where it is."""
+    if not after.pmd_mapped or before.majority_node is None or after.first_node is None:
+        return "majority"
+    if after.first_node == before.majority_node:
+        return "majority"
+    return f"node {after.first_node}, majority {before.majority_node}"
+
+
 def summarize(observed: Observation) -> dict[str, object]:
     """The observation reduced to the quantities the rules speak of."""
     before, after, evidence = observed.before, observed.after, observed.evidence
@@ -440,6 +450,7 @@ def summarize(observed: Observation) -> dict[str, object]:
         "vmflags": vmflags_change(before.vmflags, after.vmflags),
         "views": "agree" if after.views_agree else f"smaps {after.pmd_kb} kB vs kpageflags {after.thp_pages} THP pages",
         "mlock": mlock_change(before.mlocked, after.mlocked),
+        "node": node_change(before, after),
         **_allocation(observed, result),
         **_persistence(evidence),
         **({"thp_disable": "kept" if evidence.thp_disable_inherited else "dropped"} if evidence.thp_disable_inherited is not None else {}),

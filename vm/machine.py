@@ -45,20 +45,12 @@ TCG_SLOWDOWN = 5.0
 FOREIGN_SLOWDOWN = 3.0
 # Guest RAM per THP: room for the cases' few huge pages at a time, the agent and the kernel.
 PMDS_OF_MEMORY = 16
-MIB = 1 << 20
-
-
-def memory_bytes(text: str) -> int:
-    """QEMU's size syntax (a number, then K, M or G; MiB without one) in bytes."""
-    units = {"k": 1 << 10, "m": MIB, "g": 1 << 30}
-    unit = text[-1].lower()
-    return int(text[:-1]) * units[unit] if unit in units else int(text) * MIB
 
 
 def memory_for(kernel: Kernel, requested: str) -> str:
     """REQUESTED, unless KERNEL's THP size needs more (a 16K-page kernel's THP is 32 MiB, a 64K one's 512 MiB)."""
     needed = PMDS_OF_MEMORY * kernel.pmd_size
-    return requested if memory_bytes(requested) >= needed else f"{needed // MIB}M"
+    return requested if vng.memory_bytes(requested) >= needed else f"{needed // vng.MIB}M"
 
 
 def accel_for(kernel: Kernel, config: VMConfig) -> tuple[str, str]:

@@ -80,6 +80,29 @@ def foreign_options(kernel: Kernel, repo: Path | None, rwdir: Path | None) -> li
     return args
 
 
+MIB = 1 << 20
+# Two nodes farther apart than the kernel's node_reclaim_distance (RECLAIM_DISTANCE, 30): with
+# zone_reclaim_mode a block spread over both is not collapsed (rule C19); the THP's node is checked in every case.
+NUMA_DISTANCE = 40
+
+
+def memory_bytes(text: str) -> int:
+    """QEMU's size syntax (a number, then K, M or G; MiB without one) in bytes."""
+    units = {"k": 1 << 10, "m": MIB, "g": 1 << 30}
+    unit = text[-1].lower()
+    return int(text[:-1]) * units[unit] if unit in units else int(text) * MIB
+
+
+def numa_options(kernel: Kernel, memory: str) -> list[str]:
+    """vng's options for the architecture's NUMA nodes, MEMORY shared equally; none for one node."""
+    nodes = kernel.arch.numa_nodes
+    if nodes < 2:
+        return []
+    size = memory_bytes(memory) // nodes // MIB
+    args = [arg for _ in range(nodes) for arg in ("--numa", f"{size}M")]
+    return args + [arg for a in range(nodes) for b in range(a + 1, nodes) for arg in ("--numa-distance", f"{a},{b}={NUMA_DISTANCE}")]
+
+
 def environment() -> dict[str, str]:
     """vng calls its helpers (virtme-run, virtme-configkernel) through PATH: this venv's bin first."""
     return {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
@@ -101,7 +124,8 @@ def command(
     sees both where guest_view says."""
     # --force-9p: Debian 12's qemu ships the C virtiofsd, which vng tries, fails to start as
     # ("fuse: invalid argument") and then falls back to 9p after ~5 s of waiting.
-    args = ["vng", "--verbose", "--force-9p", "--memory", memory]
+    numa = numa_options(kernel, memory)
+    args = ["vng", "--verbose", "--force-9p", "--memory", f"{memory_bytes(memory) // MIB}M" if numa else memory, *numa]
     args += ["--cpus", str(cpus)] if cpus else []
     if kernel.foreign:
         args += foreign_options(kernel, repo, rwdir)
@@ -112,7 +136,9 @@ def command(
     # Delay accounting is off by default since 5.14 (e4042ad49235); the allocation test reads it.
     # Modules the guest never needs are not loaded by udev's coldplug (fixtures/arch.py).
     unneeded = kernel.arch.unneeded_modules
-    args += ["--append", "delayacct" + (f" modprobe.blacklist={','.join(unneeded)}" if unneeded else "")]
+    # NUMA balancing would move the cases' pages to the CPU's node behind their back.
+    balancing = " numa_balancing=disable" if numa else ""
+    args += ["--append", "delayacct" + balancing + (f" modprobe.blacklist={','.join(unneeded)}" if unneeded else "")]
     if kernel.tree is None:
         args += ["--run", str(kernel.image)]
     return [*args, "--exec", run]

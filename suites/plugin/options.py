@@ -14,6 +14,7 @@ import pytest
 from suites import rulebook
 from vm import kernels
 from vm.cache import cache_problem, default_cache
+from vm.vng import memory_bytes
 
 SELFTESTS = ("panic", "hang", "splat", "isolation", "noop")
 
@@ -154,11 +155,6 @@ def positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
     return int(text)
-
-
-def memory_bytes(text: str) -> int:
-    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-    return int(text[:-1]) * units[text[-1].upper()] if text[-1].upper() in units else int(text)
 
 
 def memory_size(text: str) -> str:

@@ -13,8 +13,9 @@ from reports.jsonvalues import texts
 from reports.results import read_log
 from suites import rulebook
 from suites.plugin.kernels import resolved_kernels
-from suites.plugin.options import kernel_origins, memory_bytes, rule_specs
+from suites.plugin.options import kernel_origins, rule_specs
 from vm.kernels import Kernel
+from vm.vng import memory_bytes
 
 # The key of xdist's workerinput with the node ids --resume found done, read from the log on the
 # controller (suites/plugin/run.py): a worker on another host has no log at that path.

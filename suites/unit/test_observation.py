@@ -20,7 +20,7 @@ def test_a_recorded_observation_reads_back_and_is_judged_as_it_was(recorded: dic
     observed = from_json(Observation, recorded["raw"])
     assert to_json(observed) == recorded["raw"]
     # recorded before the mlock invariant: no first-folio mlock fact on either side, which judges as kept
-    assert json.loads(json.dumps(rulebook.summarize(observed))) == {**recorded["observed"], "mlock": "kept"}
+    assert json.loads(json.dumps(rulebook.summarize(observed))) == {**recorded["observed"], "mlock": "kept", "node": "majority"}
 
 
 def observation(guards_fault: bool | None = None) -> Observation:
