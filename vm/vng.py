@@ -138,7 +138,8 @@ def command(
     unneeded = kernel.arch.unneeded_modules
     # NUMA balancing would move the cases' pages to the CPU's node behind their back.
     balancing = " numa_balancing=disable" if numa else ""
-    args += ["--append", "delayacct" + balancing + (f" modprobe.blacklist={','.join(unneeded)}" if unneeded else "")]
+    # memfd_secret(2) is off by default before 6.5 (the special grid maps a secret-memory file).
+    args += ["--append", "delayacct secretmem.enable=1" + balancing + (f" modprobe.blacklist={','.join(unneeded)}" if unneeded else "")]
     if kernel.tree is None:
         args += ["--run", str(kernel.image)]
     return [*args, "--exec", run]
