@@ -316,3 +316,23 @@ def test_foreign_tree_boots_from_its_directory_without_module_mount(tmp_path: Pa
     command = vng.command(tree, "true", memory="2G", accel="tcg", rwdir=tmp_path / "results", repo=tmp_path / "repo")
     assert "--run" not in command and f"{guestroot.MODULES}=" not in " ".join(command)
     assert command[command.index("--arch") + 1] == kernel.arch.debian
+
+
+def test_x86_guests_have_two_numa_nodes_farther_than_reclaim_distance(tmp_path: Path) -> None:
+    kernel = foreign_kernel(tmp_path)
+    native = kernels.Kernel(**{**kernel.__dict__, "arch": arch.X86_64, "root": None})
+    command = vng.command(native, "true", memory="2G", accel="tcg")
+    text = " ".join(command)
+    assert "--memory 2048M --numa 1024M --numa 1024M --numa-distance 0,1=40" in text
+    assert "numa_balancing=disable" in command[command.index("--append") + 1]
+    assert vng.NUMA_DISTANCE > 30  # RECLAIM_DISTANCE: a smaller distance never aborts a collapse (rule C19)
+
+
+def test_arm64_guests_have_one_node(tmp_path: Path) -> None:
+    command = vng.command(foreign_kernel(tmp_path), "true", memory="2G", accel="tcg", repo=tmp_path / "repo")
+    assert "--numa" not in command and "numa_balancing=disable" not in command[command.index("--append") + 1]
+
+
+@pytest.mark.parametrize(("text", "size"), [("2G", 2 << 30), ("1536M", 1536 << 20), ("2048", 2048 << 20), ("512k", 512 << 10)])
+def test_memory_sizes_read_as_qemu_reads_them(text: str, size: int) -> None:
+    assert vng.memory_bytes(text) == size

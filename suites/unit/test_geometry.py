@@ -209,6 +209,9 @@ def test_buddyinfo_counts_free_blocks_of_the_block_order_or_more(geometry: Geome
     line = " ".join(map(str, columns))
     buddyinfo = f"Node 0, zone      DMA {line}\nNode 0, zone   Normal {line}\n"
     assert pressure.huge_blocks_in(buddyinfo, geometry) == 3  # DMA left out, order - 1 not counted
+    other = f"Node 1, zone   Normal {line}\n"
+    assert pressure.huge_blocks_in(buddyinfo + other, geometry, frozenset({0})) == 3  # a node without CPUs left out
+    assert pressure.huge_blocks_in(buddyinfo + other, geometry) == 6
 
 
 @pytest.mark.parametrize("geometry,fits", [(G4K, True), (G16K, True), (G64K, False)], ids=IDS)
