@@ -137,9 +137,10 @@ def command(
     # Modules the guest never needs are not loaded by udev's coldplug (fixtures/arch.py).
     unneeded = kernel.arch.unneeded_modules
     # NUMA balancing would move the cases' pages to the CPU's node behind their back.
-    balancing = " numa_balancing=disable" if numa else ""
     # memfd_secret(2) is off by default before 6.5 (the special grid maps a secret-memory file).
-    args += ["--append", "delayacct secretmem.enable=1" + balancing + (f" modprobe.blacklist={','.join(unneeded)}" if unneeded else "")]
+    parameters = ["delayacct", "secretmem.enable=1", *(["numa_balancing=disable"] if numa else []), *kernel.arch.cmdline]
+    parameters += [f"modprobe.blacklist={','.join(unneeded)}"] if unneeded else []
+    args += ["--append", " ".join(parameters)]
     if kernel.tree is None:
         args += ["--run", str(kernel.image)]
     return [*args, "--exec", run]
