@@ -431,9 +431,7 @@ def mlock_change(before: bool | None, after: bool | None) -> str:
 def node_change(before: Snapshot, after: Snapshot) -> str:
     """'majority' when a THP after the call is on the node that held most of the block before (the
     collapse allocates there, mempolicy or not), or there is no THP or no node to compare; else where it is."""
-    if not after.pmd_mapped or before.majority_node is None or after.first_node is None:
-        return "majority"
-    if after.first_node == before.majority_node:
+    if not after.pmd_mapped or before.majority_node is None or after.first_node in (None, before.majority_node):
         return "majority"
     return f"node {after.first_node}, majority {before.majority_node}"
 

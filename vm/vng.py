@@ -93,14 +93,16 @@ def memory_bytes(text: str) -> int:
     return int(text[:-1]) * units[unit] if unit in units else int(text) * MIB
 
 
-def numa_options(kernel: Kernel, memory: str) -> list[str]:
-    """vng's options for the architecture's NUMA nodes, MEMORY shared equally; none for one node."""
+def numa_options(kernel: Kernel, memory: str) -> tuple[str, list[str]]:
+    """vng's --memory value and options for the architecture's NUMA nodes, MEMORY shared equally (vng
+    wants the nodes' sizes to add up to --memory: whole MiB per node); MEMORY as it is for one node."""
     nodes = kernel.arch.numa_nodes
     if nodes < 2:
-        return []
+        return memory, []
     size = memory_bytes(memory) // nodes // MIB
     args = [arg for _ in range(nodes) for arg in ("--numa", f"{size}M")]
-    return args + [arg for a in range(nodes) for b in range(a + 1, nodes) for arg in ("--numa-distance", f"{a},{b}={NUMA_DISTANCE}")]
+    args += [arg for a in range(nodes) for b in range(a + 1, nodes) for arg in ("--numa-distance", f"{a},{b}={NUMA_DISTANCE}")]
+    return f"{size * nodes}M", args
 
 
 def environment() -> dict[str, str]:
@@ -124,8 +126,8 @@ def command(
     sees both where guest_view says."""
     # --force-9p: Debian 12's qemu ships the C virtiofsd, which vng tries, fails to start as
     # ("fuse: invalid argument") and then falls back to 9p after ~5 s of waiting.
-    numa = numa_options(kernel, memory)
-    args = ["vng", "--verbose", "--force-9p", "--memory", f"{memory_bytes(memory) // MIB}M" if numa else memory, *numa]
+    total, numa = numa_options(kernel, memory)
+    args = ["vng", "--verbose", "--force-9p", "--memory", total, *numa]
     args += ["--cpus", str(cpus)] if cpus else []
     if kernel.foreign:
         args += foreign_options(kernel, repo, rwdir)

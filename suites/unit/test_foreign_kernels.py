@@ -336,3 +336,8 @@ def test_arm64_guests_have_one_node(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "size"), [("2G", 2 << 30), ("1536M", 1536 << 20), ("2048", 2048 << 20), ("512k", 512 << 10)])
 def test_memory_sizes_read_as_qemu_reads_them(text: str, size: int) -> None:
     assert vng.memory_bytes(text) == size
+
+
+def test_numa_nodes_add_up_to_the_guest_memory(tmp_path: Path) -> None:
+    native = kernels.Kernel(**{**foreign_kernel(tmp_path).__dict__, "arch": arch.X86_64, "root": None})
+    assert vng.numa_options(native, "1537M") == ("1536M", ["--numa", "768M", "--numa", "768M", "--numa-distance", "0,1=40"])
