@@ -43,6 +43,21 @@ TCG_SLOWDOWN = 5.0
 # Another architecture under TCG is slower again: an arm64 guest on this x86 host took 140 s from
 # QEMU's start to the agent's ready (the kernel alone ~20 s): boot and case timeouts stretch by this.
 FOREIGN_SLOWDOWN = 3.0
+# A guest under a quarter of one CPU on average is idle: waiting on nothing, not slowed by other work.
+IDLE_SHARE = 0.25
+# How often a wait past its wall-clock time looks at the guest's CPU time again.
+RECHECK_S = 2.0
+
+
+def out_of_time(timeout_s: float, wall_s: float, cpu_s: float) -> bool:
+    """Whether a guest given TIMEOUT_S to answer has used it up, WALL_S after the wait began, having used
+    CPU_S of CPU since. Never before TIMEOUT_S of wall time; after it, once the guest has also used
+    TIMEOUT_S of CPU, or sat idle: other work on the machine slows a guest without using up its time."""
+    if wall_s < timeout_s:
+        return False
+    return cpu_s >= timeout_s or cpu_s < IDLE_SHARE * wall_s
+
+
 # Guest RAM per THP: room for the cases' few huge pages at a time, the agent and the kernel.
 PMDS_OF_MEMORY = 16
 
@@ -152,7 +167,7 @@ class GuestVM:
     def _receive(self, timeout: float, what: str) -> dict[str, object]:
         """The next protocol line from the agent, or HarnessError with the console's last lines."""
         assert self.proc is not None and self.proc.stdout is not None
-        deadline = time.monotonic() + timeout
+        started, cpu_before = time.monotonic(), vng.group_cpu_s(self.proc.pid)
         fd = self.proc.stdout.fileno()
         with selectors.DefaultSelector() as selector:
             selector.register(fd, selectors.EVENT_READ)
@@ -163,11 +178,15 @@ class GuestVM:
                     event = protocol.parse_event(text)
                     if event is not None:
                         return event
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    self.close(graceful=False)
-                    raise HarnessError(f"{what}: no answer from the guest agent within {timeout:.0f} s", self.console_tail())
-                if selector.select(left):
+                wall = time.monotonic() - started
+                if wall >= timeout:
+                    cpu = vng.group_cpu_s(self.proc.pid) - cpu_before
+                    if out_of_time(timeout, wall, cpu):
+                        self.close(graceful=False)
+                        used = f"{wall:.0f} s waited, {cpu:.0f} s of CPU used"
+                        message = f"{what}: no answer from the guest agent within {timeout:.0f} s ({used})"
+                        raise HarnessError(message, self.console_tail())
+                if selector.select(max(timeout - wall, RECHECK_S)):
                     chunk = os.read(fd, 65536)
                     if not chunk:
                         status = self.proc.wait()

@@ -153,6 +153,21 @@ def kconfig_command(fragment: Path) -> list[str]:
     return ["vng", "--kconfig", "--config", str(fragment)]
 
 
+def group_cpu_s(pgid: int) -> float:
+    """CPU seconds (user and system, with reaped children's) used so far by process group PGID:
+    a guest's vng, QEMU and helpers, all started with start_new_session=True."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        # after "pid (comm)": state ppid pgrp ... utime(11) stime(12) cutime(13) cstime(14)
+        if len(fields) > 14 and int(fields[2]) == pgid:
+            ticks += sum(int(field) for field in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def stop_group(proc: subprocess.Popen[AnyStr]) -> None:
     """SIGKILL the guest's whole process group (vng, QEMU, helpers): killing vng alone leaves QEMU
     running. The process must have been started with start_new_session=True."""

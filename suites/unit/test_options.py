@@ -102,3 +102,30 @@ def test_the_hint_needs_a_rule_id() -> None:
     assert rule_hint("ranges and inside") is None
     hint = rule_hint("B4.inside or not C8")
     assert hint == "-k matches test ids, and rule ids are not in them: select by rule with --rule B4.inside --rule C8"
+
+
+def test_a_guest_slowed_by_other_work_is_not_out_of_time() -> None:
+    from vm.machine import out_of_time
+
+    assert not out_of_time(300, 299, 299)  # never before the limit in wall time
+    assert out_of_time(300, 300, 300)  # hung busy on an idle machine: at the limit, as always
+    assert out_of_time(300, 301, 10)  # idle: hung on nothing
+    assert not out_of_time(300, 600, 200)  # a third of a CPU on a loaded machine: still booting
+    assert out_of_time(300, 900, 300)  # ... until it has used its limit in CPU time
+    assert out_of_time(300, 1300, 320)  # under a quarter of a CPU on average is idle
+
+
+def test_group_cpu_s_counts_a_process_group() -> None:
+    import subprocess
+    import sys
+
+    from vm import vng
+
+    code = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\ninput()"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, start_new_session=True)
+    try:
+        while vng.group_cpu_s(proc.pid) < 0.2:  # it spins 0.3 s of CPU, then waits: the count gets past 0.2
+            pass
+    finally:
+        vng.stop_group(proc)
+    assert vng.group_cpu_s(proc.pid) == 0.0  # gone: nothing left in the group
