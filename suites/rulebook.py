@@ -436,6 +436,16 @@ def node_change(before: Snapshot, after: Snapshot) -> str:
     return f"node {after.first_node}, majority {before.majority_node}"
 
 
+def folio_state(before: Snapshot, after: Snapshot) -> str:
+    """'sound' unless the call made a THP in the block (PMD-mapped on frames it did not have before) that
+    is not uptodate, or a clean one of shared memory (shmem, memfd, tmpfs), which reclaim would drop
+    with its data; else what it lacks."""
+    if not after.pmd_mapped or after.first_pfn == before.first_pfn or after.uptodate is None:
+        return "sound"
+    lacks = [name for name, held in (("uptodate", after.uptodate), ("dirty", after.dirty or not after.shared_memory)) if not held]
+    return " and ".join(f"not {name}" for name in lacks) or "sound"
+
+
 def summarize(observed: Observation) -> dict[str, object]:
     """The observation reduced to the quantities the rules speak of."""
     before, after, evidence = observed.before, observed.after, observed.evidence
@@ -449,6 +459,7 @@ def summarize(observed: Observation) -> dict[str, object]:
         "views": "agree" if after.views_agree else f"smaps {after.pmd_kb} kB vs kpageflags {after.thp_pages} THP pages",
         "mlock": mlock_change(before.mlocked, after.mlocked),
         "node": node_change(before, after),
+        "folio": folio_state(before, after),
         **_allocation(observed, result),
         **_persistence(evidence),
         **({"thp_disable": "kept" if evidence.thp_disable_inherited else "dropped"} if evidence.thp_disable_inherited is not None else {}),

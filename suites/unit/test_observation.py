@@ -4,6 +4,7 @@ dataclasses, serialise to the same JSON and are judged to the same summary."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import pytest
 from fixtures.observation import CallOutcome, Evidence, Observation, Snapshot, from_json, to_json
 from suites import rulebook
 
+# recorded before the mlock, node and folio invariants: no such facts on either side, which judge as kept
+ADDED = {"mlock": "kept", "node": "majority", "folio": "sound"}
 RECORDED = json.loads((Path(__file__).with_name("data") / "observations-1cc4eb8.json").read_text())["cases"]
 
 
@@ -19,8 +22,7 @@ RECORDED = json.loads((Path(__file__).with_name("data") / "observations-1cc4eb8.
 def test_a_recorded_observation_reads_back_and_is_judged_as_it_was(recorded: dict[str, dict[str, object]]) -> None:
     observed = from_json(Observation, recorded["raw"])
     assert to_json(observed) == recorded["raw"]
-    # recorded before the mlock invariant: no first-folio mlock fact on either side, which judges as kept
-    assert json.loads(json.dumps(rulebook.summarize(observed))) == {**recorded["observed"], "mlock": "kept", "node": "majority"}
+    assert json.loads(json.dumps(rulebook.summarize(observed))) == {**recorded["observed"], **ADDED}
 
 
 def observation(guards_fault: bool | None = None) -> Observation:
@@ -60,3 +62,15 @@ def test_a_malformed_observation_is_refused_naming_the_field(change: dict[str, o
     assert isinstance(data, dict)
     with pytest.raises(ValueError, match=message):
         from_json(Observation, {**data, **change})
+
+
+def test_folio_invariant_judges_only_a_thp_the_call_made() -> None:
+    before = Snapshot(vma="", pmd_kb=0, vmflags=(), first_pfn=100, uptodate=True, dirty=True, shared_memory=True)
+    made = Snapshot(vma="", pmd_kb=2048, vmflags=(), first_pfn=512, pmd_mapped=True, uptodate=True, dirty=True, shared_memory=True)
+    assert rulebook.folio_state(before, made) == "sound"
+    clean = dataclasses.replace(made, dirty=False)
+    assert rulebook.folio_state(before, clean) == "not dirty"
+    assert rulebook.folio_state(before, dataclasses.replace(clean, shared_memory=False)) == "sound"  # anon or a regular file
+    assert rulebook.folio_state(before, dataclasses.replace(clean, uptodate=False)) == "not uptodate and not dirty"
+    assert rulebook.folio_state(dataclasses.replace(before, first_pfn=512), clean) == "sound"  # the THP was there before
+    assert rulebook.folio_state(before, dataclasses.replace(clean, pmd_mapped=False)) == "sound"  # no THP made
