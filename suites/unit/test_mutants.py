@@ -41,3 +41,45 @@ def test_a_mutant_whose_cases_all_skipped_is_untested_not_a_survivor() -> None:
     untested = mutants.Outcome("36", "", untested=True, reason="no case of its grids ran")
     assert mutants.exit_status([untested]) == 0
     assert "UNTESTED" in mutants.line(untested) and "SURVIVED" not in mutants.line(untested)
+
+
+def _run(tmp_path: Path, name: str, *outcomes: mutants.Outcome) -> Path:
+    import dataclasses
+    import json
+
+    run = tmp_path / name
+    run.mkdir()
+    (run / "mutants.json").write_text(json.dumps({"mutants": [dataclasses.asdict(o) for o in outcomes]}))
+    return run
+
+
+def test_the_docs_table_takes_each_mutant_from_the_last_run_and_lists_every_patch(tmp_path: Path) -> None:
+    first = _run(tmp_path, "mutants-1", mutants.Outcome("02-proposal-never-refused", "", killed_by={"A1": ["a", "b"]}))
+    second = _run(
+        tmp_path,
+        "mutants-2",
+        mutants.Outcome("02-proposal-never-refused", "", killed_by={"A1": ["a"], "A8": ["c"]}),
+        mutants.Outcome("01-nohugepage-ignored", "", explained=True),
+    )
+    block, readme = mutants.docs_text(mutants.measured([first, second]))
+    rows = [line for line in block.splitlines() if line[2:4].isdigit()]
+    assert len(rows) == len(list(mutants.MUTANTS.glob("*.patch")))
+    assert "| A1 (1), A8 (1) | mutants-2 |" in block
+    assert "survived: equivalent (below) | mutants-2 |" in block
+    assert "1 of 2 mutants killed (50%), 1 of 1 not explained as equivalent" in readme
+    assert "Not measured: 03-max-ptes-none-honoured" in readme
+
+
+def test_write_docs_without_a_finished_run_is_one_line_naming_the_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert mutants.main(["--write-docs", str(tmp_path)]) == 4
+    error = capsys.readouterr().err.strip()
+    assert "no mutants.json" in error and "\n" not in error
+
+
+def test_the_docs_hold_a_generated_row_for_every_mutant() -> None:
+    for path in mutants.DOCS:
+        text = path.read_text()
+        assert mutants.BEGIN in text and mutants.END in text, path
+    table = mutants.DOCS[0].read_text()
+    for patch_file in mutants.MUTANTS.glob("*.patch"):
+        assert f"| {patch_file.stem} |" in table, f"{patch_file.stem}: run python -m workflows.mutants --write-docs RUN ..."
