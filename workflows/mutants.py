@@ -283,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
                 outcome.explained = outcome.name in reasons
             outcomes.append(outcome)
             print(line(outcome), flush=True)
+            write_summary(args.out, tree, base_s, outcomes, finished=False)  # an interrupted run keeps what it measured
         build.build(tree, args.jobs)  # leave the tree built as it was
     except (UserError, ResultsError) as err:
         print(f"{commands.invoked(COMMAND)}: error: {err}", file=sys.stderr)
@@ -299,9 +300,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  survivor {o.name}: {o.reason}")
         elif not o.built or o.untested:
             print(f"  not counted, {o.name}: {o.reason}")
-    summary = {"tree": str(tree), "baseline_s": base_s, "total_s": total_s, "mutants": [asdict(o) for o in outcomes]}
-    (args.out / "mutants.json").write_text(json.dumps(summary, indent=1))
+    write_summary(args.out, tree, base_s, outcomes, finished=True, total_s=total_s)
     return exit_status(outcomes)
+
+
+def write_summary(out: Path, tree: Path, base_s: float, outcomes: list[Outcome], finished: bool, total_s: float | None = None) -> None:
+    """OUT/mutants.json: the outcomes so far (--write-docs reads them), replaced whole."""
+    summary = {"tree": str(tree), "baseline_s": base_s, "total_s": total_s, "finished": finished, "mutants": [asdict(o) for o in outcomes]}
+    partial = out / "mutants.json.partial"
+    partial.write_text(json.dumps(summary, indent=1))
+    partial.replace(out / "mutants.json")
 
 
 def exit_status(outcomes: list[Outcome]) -> int:
