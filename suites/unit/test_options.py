@@ -129,3 +129,16 @@ def test_group_cpu_s_counts_a_process_group() -> None:
     finally:
         vng.stop_group(proc)
     assert vng.group_cpu_s(proc.pid) == 0.0  # gone: nothing left in the group
+
+
+def test_a_stalled_kernel_is_recognised_by_its_own_report() -> None:
+    from vm.machine import CRASH_START, STALL
+
+    seen = "[  155.044206] rcu: INFO: rcu_preempt self-detected stall on CPU"  # mutant 34's guest, 2026-12-02
+    for line in (
+        seen,
+        "[ 30.1] rcu: INFO: rcu_sched detected stalls on CPUs/tasks:",
+        "[ 44.0] watchdog: BUG: soft lockup - CPU#0 stuck for 22s!",
+    ):
+        assert STALL.search(line) and CRASH_START.search(line), line
+    assert not STALL.search("[ 0.22] rcu: RCU calculated value of scheduler-enlistment delay is 100 jiffies.")
