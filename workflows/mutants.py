@@ -181,7 +181,8 @@ def docs_text(found: dict[str, Measured]) -> tuple[str, str]:
         cells = (verdict_cell(m.outcome), m.run) if m else ("not measured", "")
         rows.append(f"| {patch_file.stem} | {summary} | {' '.join(grids_of(patch_file))} | {cells[0]} | {cells[1]} |")
     head = f"Kill rate: {rate} (runs {where}).{missing}"
-    readme = f"`make mutants` kill rate: {rate} ([mutants.md](docs/mutants.md), runs {where}).{missing}"
+    measured_count = f"{len(patches) - len(unmeasured)} of the {len(patches)} mutants measured"
+    readme = f"`make mutants` kill rate: {rate}; {measured_count} ([mutants.md](docs/mutants.md): the runs, each mutant's killing rules)."
     return "\n".join([BEGIN, head, "", *rows, END]), "\n".join([BEGIN, readme, END])
 
 
