@@ -26,7 +26,7 @@ from workflows.suite import command as suite_command
 
 REPO = Path(__file__).resolve().parents[2]
 KERNEL = "debian:bookworm"
-INTERRUPTED = "uffd"  # the grid the interrupted run stops in: 36 cases that all run on 6.1
+INTERRUPTED = "uffd"  # the grid the interrupted run stops in: 54 cases that all run on 6.1
 GRIDS = {name: len(test.grid()) for name, test in rulebook.load().tests.items()}
 # Every limit is this many times what was measured: room for the load to change between the measuring
 # run and the next (other VMs on the same cores), not for a slower machine (the measure scales with it).
@@ -162,7 +162,7 @@ def logged(log: Path) -> int:
 
 def test_interrupted_run_keeps_its_results_and_resumes(tmp_path: Path, pace: Pace) -> None:
     run_dir = tmp_path / "run"
-    # A grid of 36 cases is enough to stop a run part way (eligibility's 324 cost minutes more in make check).
+    # A grid of 54 cases is enough to stop a run part way (eligibility's 324 cost minutes more in make check).
     command = suite_command([KERNEL], run_dir, ["upstream"], INTERRUPTED)
     proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = run_dir / "results.jsonl"
