@@ -204,26 +204,25 @@ class GuestVM:
                     raise HarnessError(f"{what}: VM exited with status {status}", self.console_tail())
                 self._buffer += chunk
 
-    def _stall_report(self) -> str:
-        """The first stall line the console printed since the current boot or case began, or ''."""
+    def _console_since_start(self) -> str:
+        """The console printed since the current boot or case began ('' if it cannot be read)."""
         try:
             with self.console_path.open("rb") as console:
                 console.seek(self._console_offset)
-                text = console.read().decode(errors="replace")
+                return console.read().decode(errors="replace")
         except OSError:
             return ""
+
+    def _stall_report(self) -> str:
+        """The first stall line the console printed since the current boot or case began, or ''."""
+        text = self._console_since_start()
         found = STALL.search(text)
         return text[found.start() : text.find("\n", found.start())].strip() if found else ""
 
     def console_tail(self, lines: int = 40) -> str:
         """The console printed since the current boot or case began: from its first crash line
         (panic, BUG, Oops, WARNING) for up to 80 lines, else its last LINES lines."""
-        try:
-            with self.console_path.open("rb") as console:
-                console.seek(self._console_offset)
-                text = console.read().decode(errors="replace").splitlines()
-        except OSError:
-            return ""
+        text = self._console_since_start().splitlines()
         crash = next((i for i, line in enumerate(text) if CRASH_START.search(line)), None)
         return "\n".join(text[crash : crash + 80] if crash is not None else text[-lines:])
 

@@ -153,8 +153,13 @@ def verdict_cell(outcome: Outcome) -> str:
     if outcome.untested:
         return "untested: every case SKIPped"
     if outcome.killed:
-        return ", ".join(f"{rule} ({len(cases)})" for rule, cases in outcome.killed_by.items())
+        return killing_rules(outcome)
     return "survived: equivalent (below)" if outcome.explained else "**survived, unexplained**"
+
+
+def killing_rules(outcome: Outcome) -> str:
+    """'A1 (20), A8 (8)': each rule that killed the mutant, with its failing cases; '-' for none."""
+    return ", ".join(f"{rule} ({len(cases)})" for rule, cases in outcome.killed_by.items()) or "-"
 
 
 def kill_rate(outcomes: list[Outcome]) -> str:
@@ -289,13 +294,9 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, ResultsError) as err:
         print(f"{commands.invoked(COMMAND)}: error: {err}", file=sys.stderr)
         return Exit.USAGE
-    killed = sum(o.killed for o in outcomes)
-    built = sum(o.built and not o.untested for o in outcomes)
-    explained = sum(o.explained for o in outcomes)
     total_s = time.monotonic() - started
-    rate = 100 * killed / max(built, 1)
-    print(f"\nkill rate: {killed}/{built} mutants killed ({rate:.0f}%), {total_s / 60:.1f} min in all; results in {args.out}")
-    print(f"  {killed}/{built - explained} killed of those not explained as equivalent in {SURVIVORS.relative_to(REPO)}")
+    print(f"\nkill rate: {kill_rate(outcomes)} (survivors explained in {SURVIVORS.relative_to(REPO)})")
+    print(f"  {total_s / 60:.1f} min in all; results in {args.out}")
     for o in outcomes:
         if o.built and not o.killed and not o.untested:
             print(f"  survivor {o.name}: {o.reason}")
@@ -325,11 +326,10 @@ def line(o: Outcome) -> str:
         return f"{o.name:32} NOT BUILT  {o.reason}"
     if o.untested:
         return f"{o.name:32} UNTESTED build {o.build_s:4.0f} s, run {o.run_s:4.0f} s; {o.reason}"
-    rules = ", ".join(f"{rule} ({len(cases)})" for rule, cases in o.killed_by.items()) or "-"
     proposal_rules = sorted({p.split(":")[0] for p in o.proposal_failures})
     proposal = f"; proposal FAIL: {', '.join(proposal_rules)}" if proposal_rules else "; proposal: all pass"
     verdict = "KILLED" if o.killed else "SURVIVED"
-    return f"{o.name:32} {verdict:8} build {o.build_s:4.0f} s, run {o.run_s:4.0f} s; killed by: {rules}{proposal}"
+    return f"{o.name:32} {verdict:8} build {o.build_s:4.0f} s, run {o.run_s:4.0f} s; killed by: {killing_rules(o)}{proposal}"
 
 
 if __name__ == "__main__":
