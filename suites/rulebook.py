@@ -436,19 +436,42 @@ def node_change(before: Snapshot, after: Snapshot) -> str:
     return f"node {after.first_node}, majority {before.majority_node}"
 
 
+def made_thp(before: Snapshot, after: Snapshot) -> bool:
+    """Did the call make a THP in the block: PMD-mapped on frames it did not have before?"""
+    return after.pmd_mapped and after.first_pfn != before.first_pfn
+
+
 def folio_state(before: Snapshot, after: Snapshot) -> str:
-    """'sound' unless the call made a THP in the block (PMD-mapped on frames it did not have before) that
-    is not uptodate, or a clean one of shared memory (shmem, memfd, tmpfs), which reclaim would drop
-    with its data; else what it lacks."""
-    if not after.pmd_mapped or after.first_pfn == before.first_pfn or after.uptodate is None:
+    """'sound' unless the call made a THP in the block that is not uptodate, or a clean one of shared
+    memory (shmem, memfd, tmpfs), which reclaim would drop with its data; else what it lacks."""
+    if not made_thp(before, after) or after.uptodate is None:
         return "sound"
     lacks = [name for name, held in (("uptodate", after.uptodate), ("dirty", after.dirty or not after.shared_memory)) if not held]
     return " and ".join(f"not {name}" for name in lacks) or "sound"
 
 
+def soft_dirty_state(before: Snapshot, after: Snapshot, pages: int) -> str:
+    """'sound' unless a THP the call made breaks the soft-dirty rule of its kind: an anonymous one
+    reads soft-dirty on every page (its PMD is made dirty, and pmd_mkdirty() sets the soft-dirty bit),
+    a page-cache one only through its VMA's VM_SOFTDIRTY ('sd'; the PMD is mapped clean)."""
+    if not made_thp(before, after) or not pages or after.soft_dirty is None or after.anonymous is None:
+        return "sound"
+    wanted = pages if after.anonymous or "sd" in after.vmflags else 0
+    return "sound" if after.soft_dirty == wanted else f"{after.soft_dirty} of {pages} pages soft-dirty, not {wanted}"
+
+
+def exclusive_state(before: Snapshot, after: Snapshot, pages: int) -> str:
+    """'sound' unless a THP the call made is mapped by another process too (pagemap bit 56 clear): the
+    old pages' sharers (a fork child, other mappers of the file) keep the old pages or map it later."""
+    if not made_thp(before, after) or not pages or after.exclusive is None or after.exclusive == pages:
+        return "sound"
+    return f"{pages - after.exclusive} of {pages} pages mapped by another process"
+
+
 def summarize(observed: Observation) -> dict[str, object]:
     """The observation reduced to the quantities the rules speak of."""
     before, after, evidence = observed.before, observed.after, observed.evidence
+    pages = observed.geometry.pages_per_block if observed.geometry else 0  # 0: recorded before pagemap bits were
     result = observed_result(observed.caller, observed.call, observed.length)
     return {
         "result": result,
@@ -460,6 +483,8 @@ def summarize(observed: Observation) -> dict[str, object]:
         "mlock": mlock_change(before.mlocked, after.mlocked),
         "node": node_change(before, after),
         "folio": folio_state(before, after),
+        "soft_dirty": soft_dirty_state(before, after, pages),
+        "exclusive": exclusive_state(before, after, pages),
         **_allocation(observed, result),
         **_persistence(evidence),
         **({"thp_disable": "kept" if evidence.thp_disable_inherited else "dropped"} if evidence.thp_disable_inherited is not None else {}),
@@ -468,6 +493,7 @@ def summarize(observed: Observation) -> dict[str, object]:
         ),
         **({"same_folio": evidence.same_folio} if evidence.same_folio is not None else {}),
         **({"ksm_shared": evidence.ksm_shared} if evidence.ksm_shared is not None else {}),
+        **({"other_mapper": "pmd" if evidence.mapper_pmd_kb else "ptes"} if evidence.mapper_pmd_kb is not None else {}),
         **({"past_eof": evidence.past_eof} if evidence.past_eof is not None else {}),
     }
 

@@ -13,8 +13,8 @@ import pytest
 from fixtures.observation import CallOutcome, Evidence, Observation, Snapshot, from_json, to_json
 from suites import rulebook
 
-# recorded before the mlock, node and folio invariants: no such facts on either side, which judge as kept
-ADDED = {"mlock": "kept", "node": "majority", "folio": "sound"}
+# recorded before the mlock, node, folio, soft_dirty and exclusive invariants: no such facts on either side, which judge as kept
+ADDED = {"mlock": "kept", "node": "majority", "folio": "sound", "soft_dirty": "sound", "exclusive": "sound"}
 RECORDED = json.loads((Path(__file__).with_name("data") / "observations-1cc4eb8.json").read_text())["cases"]
 
 
@@ -74,3 +74,25 @@ def test_folio_invariant_judges_only_a_thp_the_call_made() -> None:
     assert rulebook.folio_state(before, dataclasses.replace(clean, uptodate=False)) == "not uptodate and not dirty"
     assert rulebook.folio_state(dataclasses.replace(before, first_pfn=512), clean) == "sound"  # the THP was there before
     assert rulebook.folio_state(before, dataclasses.replace(clean, pmd_mapped=False)) == "sound"  # no THP made
+
+
+def test_soft_dirty_invariant_wants_every_page_of_an_anonymous_thp_and_none_of_a_clean_page_cache_one() -> None:
+    before = Snapshot(vma="", pmd_kb=0, vmflags=(), first_pfn=100)
+    anon = Snapshot(vma="", pmd_kb=2048, vmflags=("rd", "wr"), first_pfn=512, pmd_mapped=True, anonymous=True, soft_dirty=512)
+    assert rulebook.soft_dirty_state(before, anon, 512) == "sound"
+    assert rulebook.soft_dirty_state(before, dataclasses.replace(anon, soft_dirty=0), 512) == "0 of 512 pages soft-dirty, not 512"
+    shmem = dataclasses.replace(anon, anonymous=False, soft_dirty=0)
+    assert rulebook.soft_dirty_state(before, shmem, 512) == "sound"
+    assert rulebook.soft_dirty_state(before, dataclasses.replace(shmem, soft_dirty=512), 512) == "512 of 512 pages soft-dirty, not 0"
+    assert rulebook.soft_dirty_state(before, dataclasses.replace(shmem, soft_dirty=512, vmflags=("sd",)), 512) == "sound"  # VM_SOFTDIRTY
+    assert rulebook.soft_dirty_state(before, dataclasses.replace(anon, soft_dirty=None), 512) == "sound"  # no CONFIG_MEM_SOFT_DIRTY
+    assert rulebook.soft_dirty_state(before, dataclasses.replace(anon, soft_dirty=0), 0) == "sound"  # recorded before
+    assert rulebook.soft_dirty_state(dataclasses.replace(before, first_pfn=512), dataclasses.replace(anon, soft_dirty=0), 512) == "sound"
+
+
+def test_exclusive_invariant_judges_only_a_thp_the_call_made() -> None:
+    before = Snapshot(vma="", pmd_kb=0, vmflags=(), first_pfn=100, exclusive=0)
+    made = Snapshot(vma="", pmd_kb=2048, vmflags=(), first_pfn=512, pmd_mapped=True, exclusive=512)
+    assert rulebook.exclusive_state(before, made, 512) == "sound"
+    assert rulebook.exclusive_state(before, dataclasses.replace(made, exclusive=0), 512) == "512 of 512 pages mapped by another process"
+    assert rulebook.exclusive_state(before, dataclasses.replace(made, exclusive=0, pmd_mapped=False), 512) == "sound"
