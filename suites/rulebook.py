@@ -461,17 +461,18 @@ def soft_dirty_state(before: Snapshot, after: Snapshot, pages: int) -> str:
 
 
 def exclusive_state(before: Snapshot, after: Snapshot, pages: int) -> str:
-    """'sound' unless a THP the call made is mapped by another process too (pagemap bit 56 clear): the
+    """'sound' unless a page of a THP the call made is mapped more than once (pagemap bit 56 clear): the
     old pages' sharers (a fork child, other mappers of the file) keep the old pages or map it later."""
     if not made_thp(before, after) or not pages or after.exclusive is None or after.exclusive == pages:
         return "sound"
-    return f"{pages - after.exclusive} of {pages} pages mapped by another process"
+    return f"{pages - after.exclusive} of {pages} pages mapped more than once"
 
 
 def summarize(observed: Observation) -> dict[str, object]:
     """The observation reduced to the quantities the rules speak of."""
     before, after, evidence = observed.before, observed.after, observed.evidence
     pages = observed.geometry.pages_per_block if observed.geometry else 0  # 0: recorded before pagemap bits were
+    block_kb = observed.geometry.block_kb if observed.geometry else 0
     result = observed_result(observed.caller, observed.call, observed.length)
     return {
         "result": result,
@@ -493,7 +494,7 @@ def summarize(observed: Observation) -> dict[str, object]:
         ),
         **({"same_folio": evidence.same_folio} if evidence.same_folio is not None else {}),
         **({"ksm_shared": evidence.ksm_shared} if evidence.ksm_shared is not None else {}),
-        **({"other_mapper": "pmd" if evidence.mapper_pmd_kb else "ptes"} if evidence.mapper_pmd_kb is not None else {}),
+        **({"other_mapper": "pmd" if evidence.mapper_pmd_kb == block_kb else "ptes"} if evidence.mapper_pmd_kb is not None else {}),
         **({"past_eof": evidence.past_eof} if evidence.past_eof is not None else {}),
     }
 

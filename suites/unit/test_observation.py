@@ -94,5 +94,5 @@ def test_exclusive_invariant_judges_only_a_thp_the_call_made() -> None:
     before = Snapshot(vma="", pmd_kb=0, vmflags=(), first_pfn=100, exclusive=0)
     made = Snapshot(vma="", pmd_kb=2048, vmflags=(), first_pfn=512, pmd_mapped=True, exclusive=512)
     assert rulebook.exclusive_state(before, made, 512) == "sound"
-    assert rulebook.exclusive_state(before, dataclasses.replace(made, exclusive=0), 512) == "512 of 512 pages mapped by another process"
+    assert rulebook.exclusive_state(before, dataclasses.replace(made, exclusive=0), 512) == "512 of 512 pages mapped more than once"
     assert rulebook.exclusive_state(before, dataclasses.replace(made, exclusive=0, pmd_mapped=False), 512) == "sound"
