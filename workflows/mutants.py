@@ -130,6 +130,7 @@ class Measured:
     outcome: Outcome
     run: str  # the run directory's name
     commit: str  # the suite's commit in that run (its results' tool_commit), 12 hex digits
+    finished: bool = True  # the run ended by itself; False: interrupted (its mutants.json says so)
 
 
 def measured(runs: list[Path]) -> dict[str, Measured]:
@@ -139,11 +140,12 @@ def measured(runs: list[Path]) -> dict[str, Measured]:
         summary = run / "mutants.json"
         if not summary.is_file():
             raise UserError(f"{run}: no mutants.json; pass the --out directory of a make mutants run that finished")
-        for raw in json.loads(summary.read_text())["mutants"]:
+        data = json.loads(summary.read_text())
+        for raw in data["mutants"]:
             outcome = Outcome(**raw)
             results = run / outcome.name / "results.json"
             commit = str(load(results).run.get("tool_commit", ""))[:12] if results.is_file() else ""
-            found[outcome.name] = Measured(outcome, run.name, commit or "unknown")
+            found[outcome.name] = Measured(outcome, run.name, commit or "unknown", bool(data.get("finished", True)))
     return found
 
 
@@ -174,8 +176,8 @@ def kill_rate(outcomes: list[Outcome]) -> str:
 def docs_text(found: dict[str, Measured]) -> tuple[str, str]:
     """(docs/mutants.md's generated block, the README's) from FOUND; every patch gets a row."""
     patches = sorted(MUTANTS.glob("*.patch"))
-    runs = sorted({(m.run, m.commit) for m in found.values()})
-    where = "; ".join(f"{run} at {commit}" for run, commit in runs)
+    runs = sorted({(m.run, m.commit, m.finished) for m in found.values()})
+    where = "; ".join(f"{run} at {commit}{'' if finished else ' (interrupted)'}" for run, commit, finished in runs)
     rate = kill_rate([found[p.stem].outcome for p in patches if p.stem in found])
     unmeasured = [p.stem for p in patches if p.stem not in found]
     missing = f" Not measured: {', '.join(unmeasured)}." if unmeasured else ""
@@ -183,7 +185,7 @@ def docs_text(found: dict[str, Measured]) -> tuple[str, str]:
     for patch_file in patches:
         summary = patch_file.read_text().splitlines()[0].removeprefix("Mutant: ").replace("|", "\\|")
         m = found.get(patch_file.stem)
-        cells = (verdict_cell(m.outcome), m.run) if m else ("not measured", "")
+        cells = (verdict_cell(m.outcome), m.run if m.finished else f"{m.run} (interrupted)") if m else ("not measured", "")
         rows.append(f"| {patch_file.stem} | {summary} | {' '.join(grids_of(patch_file))} | {cells[0]} | {cells[1]} |")
     head = f"Kill rate: {rate} (runs {where}).{missing}"
     measured_count = f"{len(patches) - len(unmeasured)} of the {len(patches)} mutants measured"

@@ -43,14 +43,21 @@ def test_a_mutant_whose_cases_all_skipped_is_untested_not_a_survivor() -> None:
     assert "UNTESTED" in mutants.line(untested) and "SURVIVED" not in mutants.line(untested)
 
 
-def _run(tmp_path: Path, name: str, *outcomes: mutants.Outcome) -> Path:
+def _run(tmp_path: Path, name: str, *outcomes: mutants.Outcome, finished: bool = True) -> Path:
     import dataclasses
     import json
 
     run = tmp_path / name
     run.mkdir()
-    (run / "mutants.json").write_text(json.dumps({"mutants": [dataclasses.asdict(o) for o in outcomes]}))
+    (run / "mutants.json").write_text(json.dumps({"finished": finished, "mutants": [dataclasses.asdict(o) for o in outcomes]}))
     return run
+
+
+def test_the_docs_mark_the_rows_of_an_interrupted_run(tmp_path: Path) -> None:
+    run = _run(tmp_path, "mutants-3", mutants.Outcome("02-proposal-never-refused", "", killed_by={"A1": ["a"]}), finished=False)
+    block, _ = mutants.docs_text(mutants.measured([run]))
+    assert "| A1 (1) | mutants-3 (interrupted) |" in block
+    assert "(runs mutants-3 at unknown (interrupted))" in block
 
 
 def test_the_docs_table_takes_each_mutant_from_the_last_run_and_lists_every_patch(tmp_path: Path) -> None:
