@@ -140,9 +140,12 @@ def measured(runs: list[Path]) -> dict[str, Measured]:
         summary = run / "mutants.json"
         if not summary.is_file():
             raise UserError(f"{run}: no mutants.json; pass the --out directory of a make mutants run that finished")
-        data = json.loads(summary.read_text())
-        for raw in data["mutants"]:
-            outcome = Outcome(**raw)
+        try:
+            data = json.loads(summary.read_text())
+            outcomes = [Outcome(**raw) for raw in data["mutants"]]
+        except (ValueError, TypeError, KeyError) as err:
+            raise UserError(f"{summary}: not a make mutants summary ({err}); pass the --out directory of a make mutants run") from None
+        for outcome in outcomes:
             results = run / outcome.name / "results.json"
             commit = str(load(results).run.get("tool_commit", ""))[:12] if results.is_file() else ""
             found[outcome.name] = Measured(outcome, run.name, commit or "unknown", bool(data.get("finished", True)))

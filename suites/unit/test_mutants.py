@@ -91,3 +91,11 @@ def test_the_docs_hold_a_generated_row_for_every_mutant() -> None:
     table = mutants.DOCS[0].read_text()
     for patch_file in mutants.MUTANTS.glob("*.patch"):
         assert f"| {patch_file.stem} |" in table, f"{patch_file.stem}: run python -m workflows.mutants --write-docs RUN ..."
+
+
+@pytest.mark.parametrize("text", ["{bad", "[1, 2]", '{"mutants": [{"nom": 1}]}'])
+def test_write_docs_on_a_bad_summary_is_one_line_naming_the_fix(tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "mutants.json").write_text(text)
+    assert mutants.main(["--write-docs", str(tmp_path)]) == 4
+    error = capsys.readouterr().err.strip()
+    assert "not a make mutants summary" in error and "pass the --out directory" in error and "\n" not in error
