@@ -15,7 +15,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from fixtures.observation import INVARIANT_EXPECT, CallOutcome, Evidence, Observation, Snapshot
+from fixtures.geometry import Geometry
+from fixtures.observation import INVARIANT_EXPECT, CallOutcome, Evidence, Observation, Snapshot, made_thp
 from vm.presence import Change, KernelFacts, Presence
 from vm.presence import decide as decide_presence
 from vm.version import Version, parse_version
@@ -436,11 +437,6 @@ def node_change(before: Snapshot, after: Snapshot) -> str:
     return f"node {after.first_node}, majority {before.majority_node}"
 
 
-def made_thp(before: Snapshot, after: Snapshot) -> bool:
-    """Did the call make a THP in the block: PMD-mapped on frames it did not have before?"""
-    return after.pmd_mapped and after.first_pfn != before.first_pfn
-
-
 def folio_state(before: Snapshot, after: Snapshot) -> str:
     """'sound' unless the call made a THP in the block that is not uptodate, or a clean one of shared
     memory (shmem, memfd, tmpfs), which reclaim would drop with its data; else what it lacks."""
@@ -468,6 +464,52 @@ def exclusive_state(before: Snapshot, after: Snapshot, pages: int) -> str:
     return f"{pages - after.exclusive} of {pages} pages mapped more than once"
 
 
+ST_BLOCK = 512  # bytes of a unit of st_blocks (stat(2))
+
+
+def memcg_state(before: Snapshot, after: Snapshot) -> str:
+    """'sound' unless a THP the call made is charged to another memcg than the owner's, whose mm it
+    maps (mem_cgroup_charge(folio, mm, gfp): not the caller's, not the old pages')."""
+    if not made_thp(before, after) or after.memcg is None or after.owner_memcg is None or after.memcg == after.owner_memcg:
+        return "sound"
+    return f"charged to cgroup {after.memcg}, not the owner's {after.owner_memcg}"
+
+
+def file_blocks_state(before: Snapshot, after: Snapshot, geometry: Geometry | None) -> str:
+    """'sound' unless a shared-memory THP the call made in a one-block region left the file's
+    st_blocks grown by other than the block's holes (shmem_charge(mapping->host, nr_none): holes
+    and pages past the end of the file are filled and charged to the file)."""
+    if geometry is None or not made_thp(before, after) or not after.shared_memory or len(after.blocks) != 1:
+        return "sound"
+    if before.file_holes is None or before.file_blocks is None or after.file_blocks is None:
+        return "sound"
+    grown, wanted = after.file_blocks - before.file_blocks, before.file_holes * geometry.page // ST_BLOCK
+    return "sound" if grown == wanted else f"st_blocks grew by {grown}, not {wanted} ({before.file_holes} holes)"
+
+
+def writable_thp(after: Snapshot) -> bool:
+    """Should a THP the call made be mapped writable: anonymous in a writable VMA (maybe_pmd_mkwrite()),
+    or shared memory in a shared writable VMA that asks for no write notification (no soft-dirty
+    tracking: VM_SOFTDIRTY set or not tracked); page cache otherwise is mapped with vm_page_prot,
+    read-only where the VMA is private or wants to hear of writes."""
+    if "wr" not in after.vmflags:
+        return False
+    if after.anonymous:
+        return True
+    tracking_soft_dirty = after.soft_dirty is not None and "sd" not in after.vmflags
+    return bool(after.shared_memory) and "sh" in after.vmflags and not tracking_soft_dirty
+
+
+def write_state(before: Snapshot, after: Snapshot, faults: int | None) -> str:
+    """'sound' unless the owner's first write to a THP the call made faulted where the THP should be
+    mapped writable (writable_thp()), or did not fault where it should not."""
+    if faults is None or not made_thp(before, after) or after.anonymous is None:
+        return "sound"
+    if writable_thp(after) == (faults == 0):
+        return "sound"
+    return f"the first write took {faults} faults on a writable THP" if faults else "the first write took no fault on a read-only THP"
+
+
 def summarize(observed: Observation) -> dict[str, object]:
     """The observation reduced to the quantities the rules speak of."""
     before, after, evidence = observed.before, observed.after, observed.evidence
@@ -486,6 +528,9 @@ def summarize(observed: Observation) -> dict[str, object]:
         "folio": folio_state(before, after),
         "soft_dirty": soft_dirty_state(before, after, pages),
         "exclusive": exclusive_state(before, after, pages),
+        "memcg": memcg_state(before, after),
+        "file_blocks": file_blocks_state(before, after, observed.geometry),
+        "write": write_state(before, after, observed.write_faults),
         **_allocation(observed, result),
         **_persistence(evidence),
         **({"thp_disable": "kept" if evidence.thp_disable_inherited else "dropped"} if evidence.thp_disable_inherited is not None else {}),

@@ -267,6 +267,7 @@ ALLOWED: dict[tuple[str, str], str] = {
         "a case-id word of the rule book (the 4K default); the step writes the geometry's pages per block - 1"
     ),
     ("fixtures/steps.py", 'return str(geometry.default_max_ptes_none) if value == "511" else value'): "the same word, translated",
+    ("suites/rulebook.py", "ST_BLOCK = 512"): "stat(2)'s st_blocks unit, whatever the page or block size",
 }
 
 

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.geometry import Geometry
 from fixtures.observation import CallOutcome, Evidence, Observation, Snapshot, from_json, to_json
 from suites import rulebook
 
 # recorded before the mlock, node, folio, soft_dirty and exclusive invariants: no such facts on either side, which judge as kept
 ADDED = {"mlock": "kept", "node": "majority", "folio": "sound", "soft_dirty": "sound", "exclusive": "sound"}
+ADDED |= {"memcg": "sound", "file_blocks": "sound", "write": "sound"}
 RECORDED = json.loads((Path(__file__).with_name("data") / "observations-1cc4eb8.json").read_text())["cases"]
 
 
@@ -96,3 +98,41 @@ def test_exclusive_invariant_judges_only_a_thp_the_call_made() -> None:
     assert rulebook.exclusive_state(before, made, 512) == "sound"
     assert rulebook.exclusive_state(before, dataclasses.replace(made, exclusive=0), 512) == "512 of 512 pages mapped more than once"
     assert rulebook.exclusive_state(before, dataclasses.replace(made, exclusive=0, pmd_mapped=False), 512) == "sound"
+
+
+def test_memcg_invariant_wants_a_thp_the_call_made_charged_to_the_owners_cgroup() -> None:
+    before = Snapshot(vma="", pmd_kb=0, vmflags=(), first_pfn=100, memcg=1, owner_memcg=7)
+    made = Snapshot(vma="", pmd_kb=2048, vmflags=(), first_pfn=512, pmd_mapped=True, memcg=7, owner_memcg=7)
+    assert rulebook.memcg_state(before, made) == "sound"
+    assert rulebook.memcg_state(before, dataclasses.replace(made, memcg=1)) == "charged to cgroup 1, not the owner's 7"
+    assert rulebook.memcg_state(before, dataclasses.replace(made, memcg=1, pmd_mapped=False)) == "sound"  # no THP made
+    assert rulebook.memcg_state(before, dataclasses.replace(made, memcg=None, owner_memcg=None)) == "sound"  # no CONFIG_MEMCG
+
+
+def test_file_blocks_invariant_wants_st_blocks_grown_by_the_holes_the_collapse_filled() -> None:
+    geometry = Geometry(page=4096, block=2 << 20)
+    before = Snapshot(vma="", pmd_kb=0, vmflags=("sh",), first_pfn=100, blocks="0", file_blocks=2048, file_holes=256)
+    made = Snapshot(vma="", pmd_kb=2048, vmflags=("sh",), first_pfn=512, blocks="1", pmd_mapped=True, shared_memory=True, file_blocks=4096)
+    assert rulebook.file_blocks_state(before, made, geometry) == "sound"
+    short = dataclasses.replace(made, file_blocks=2048)
+    assert rulebook.file_blocks_state(before, short, geometry) == "st_blocks grew by 0, not 2048 (256 holes)"
+    assert rulebook.file_blocks_state(before, dataclasses.replace(short, shared_memory=False), geometry) == "sound"  # ext4: its own blocks
+    assert rulebook.file_blocks_state(before, dataclasses.replace(short, blocks="11"), geometry) == "sound"  # other blocks charge too
+    assert rulebook.file_blocks_state(before, short, None) == "sound"  # recorded before the geometry travelled
+
+
+def test_write_invariant_wants_no_fault_on_a_writable_thp_and_one_on_a_read_only_one() -> None:
+    before = Snapshot(vma="", pmd_kb=0, vmflags=(), first_pfn=100)
+    anon = Snapshot(vma="", pmd_kb=2048, vmflags=("rd", "wr", "sd"), first_pfn=512, pmd_mapped=True, anonymous=True, soft_dirty=512)
+    assert rulebook.write_state(before, anon, 0) == "sound"
+    assert rulebook.write_state(before, anon, 1) == "the first write took 1 faults on a writable THP"
+    shmem = dataclasses.replace(anon, vmflags=("rd", "wr", "sh", "sd"), anonymous=False, shared_memory=True)
+    assert rulebook.write_state(before, shmem, 0) == "sound"
+    tracked = dataclasses.replace(shmem, vmflags=("rd", "wr", "sh"))  # clear_refs 4: soft-dirty tracking wants write faults
+    assert rulebook.write_state(before, tracked, 0) == "the first write took no fault on a read-only THP"
+    assert rulebook.write_state(before, tracked, 1) == "sound"
+    assert rulebook.write_state(before, dataclasses.replace(tracked, soft_dirty=None), 0) == "sound"  # no CONFIG_MEM_SOFT_DIRTY
+    ext4 = dataclasses.replace(shmem, shared_memory=False)  # ext4 wants page_mkwrite
+    assert rulebook.write_state(before, ext4, 1) == "sound"
+    assert rulebook.write_state(before, dataclasses.replace(shmem, vmflags=("rd", "wr")), 1) == "sound"  # a private mapping
+    assert rulebook.write_state(before, anon, None) == "sound"  # not probed
