@@ -25,6 +25,30 @@ def test_a_patch_without_grids_is_refused_with_the_fix(tmp_path: Path) -> None:
         mutants.grids_of(bare)
 
 
+@pytest.mark.parametrize("patch_file", sorted(mutants.MUTANTS.glob("*.patch")), ids=lambda p: p.stem)
+def test_each_mutant_names_a_known_source(patch_file: Path) -> None:
+    assert mutants.source_of(patch_file) in mutants.SOURCES
+
+
+def test_a_patch_names_its_release_or_is_for_the_default_one(tmp_path: Path) -> None:
+    patch_file = tmp_path / "99-x.patch"
+    patch_file.write_text("Mutant: x\nGrids: holes\n")
+    assert mutants.source_of(patch_file) == mutants.DEFAULT_SOURCE
+    patch_file.write_text("Mutant: x\nGrids: holes\nSource: 7.2\n")
+    assert mutants.source_of(patch_file) == "7.2"
+    patch_file.write_text("Mutant: x\nGrids: holes\nSource: 5.4\n")
+    with pytest.raises(UserError, match="name one of them"):
+        mutants.source_of(patch_file)
+
+
+def test_a_tree_release_is_read_from_its_makefile(tmp_path: Path) -> None:
+    (tmp_path / "Makefile").write_text("# SPDX-License-Identifier: GPL-2.0\nVERSION = 7\nPATCHLEVEL = 2\nSUBLEVEL = 13\n")
+    assert mutants.release_of(tmp_path) == "7.2"
+    (tmp_path / "Makefile").write_text("all:\n")
+    with pytest.raises(UserError, match="pass a kernel tree"):
+        mutants.release_of(tmp_path)
+
+
 def test_the_selection_names_each_grids_test_function() -> None:
     assert mutants.selection(["blocks", "holes"]) == "test_blocks or test_holes"
 
@@ -99,3 +123,20 @@ def test_write_docs_on_a_bad_summary_is_one_line_naming_the_fix(tmp_path: Path, 
     assert mutants.main(["--write-docs", str(tmp_path)]) == 4
     error = capsys.readouterr().err.strip()
     assert "not a make mutants summary" in error and "pass the --out directory" in error and "\n" not in error
+
+
+def test_the_docs_are_the_records(tmp_path: Path) -> None:
+    """docs/mutants.md and the README hold what suites/mutants/measured.json gives (--write-docs without a run)."""
+    for path, block in zip(mutants.DOCS, mutants.docs_text(mutants.recorded()), strict=True):
+        assert block in path.read_text(), f"{path.name} is not the record's: run python -m workflows.mutants --write-docs"
+
+
+def test_the_record_keeps_what_it_was_given_and_a_bad_one_names_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "measured.json"
+    found = {"02-proposal-never-refused": mutants.Measured("mutants-1", "abc", killed_by={"A1": 2})}
+    mutants.record(found, path)
+    assert mutants.recorded(path) == found
+    path.write_text('{"mutants": {"02": {"run": "x", "colour": "red"}}}')
+    with pytest.raises(UserError, match="restore it from git"):
+        mutants.recorded(path)
+    assert mutants.recorded(tmp_path / "absent.json") == {}
