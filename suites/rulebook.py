@@ -541,7 +541,16 @@ def summarize(observed: Observation) -> dict[str, object]:
         **({"ksm_shared": evidence.ksm_shared} if evidence.ksm_shared is not None else {}),
         **({"other_mapper": "pmd" if evidence.mapper_pmd_kb == block_kb else "ptes"} if evidence.mapper_pmd_kb is not None else {}),
         **({"past_eof": evidence.past_eof} if evidence.past_eof is not None else {}),
+        **({"uffd_protected": uffd_protection(*evidence.uffd_protected)} if evidence.uffd_protected is not None else {}),
     }
+
+
+def uffd_protection(before: int, after: int) -> str:
+    """'kept' when as many pages of the block carry the uffd bit after the call as before, 'lost' when
+    none does any more, else 'AFTER of BEFORE'."""
+    if after == before:
+        return "kept"
+    return "lost" if after == 0 else f"{after} of {before}"
 
 
 def _allocation(observed: Observation, result: str) -> dict[str, object]:

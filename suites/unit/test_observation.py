@@ -136,3 +136,9 @@ def test_write_invariant_wants_no_fault_on_a_writable_thp_and_one_on_a_read_only
     assert rulebook.write_state(before, ext4, 1) == "sound"
     assert rulebook.write_state(before, dataclasses.replace(shmem, vmflags=("rd", "wr")), 1) == "sound"  # a private mapping
     assert rulebook.write_state(before, anon, None) == "sound"  # not probed
+
+
+def test_uffd_protection_reads_kept_lost_or_how_many() -> None:
+    assert rulebook.uffd_protection(512, 512) == "kept"
+    assert rulebook.uffd_protection(512, 0) == "lost"
+    assert rulebook.uffd_protection(512, 256) == "256 of 512"
