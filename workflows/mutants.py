@@ -65,7 +65,11 @@ class Outcome:
 
 
 # The Debian source package and suite of each release a patch may name (workflows.build's default first).
-SOURCES = {"6.12": (build.DEFAULT_PACKAGE, build.DEFAULT_SUITE), "7.2": ("linux-source-7.2", "sid")}
+SOURCES = {
+    "6.12": (build.DEFAULT_PACKAGE, build.DEFAULT_SUITE),
+    "7.2": ("linux-source-7.2", "sid"),
+    "7.3": ("linux-source-7.3", "trixie-backports"),
+}
 DEFAULT_SOURCE = "6.12"
 
 
