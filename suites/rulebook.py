@@ -490,14 +490,15 @@ def file_blocks_state(before: Snapshot, after: Snapshot, geometry: Geometry | No
 def writable_thp(after: Snapshot) -> bool:
     """Should a THP the call made be mapped writable: anonymous in a writable VMA (maybe_pmd_mkwrite()),
     or shared memory in a shared writable VMA that asks for no write notification (no soft-dirty
-    tracking: VM_SOFTDIRTY set or not tracked); page cache otherwise is mapped with vm_page_prot,
+    tracking: VM_SOFTDIRTY set or not tracked; not WP-armed by a userfaultfd: 'uw'); page cache otherwise is mapped with vm_page_prot,
     read-only where the VMA is private or wants to hear of writes."""
     if "wr" not in after.vmflags:
         return False
     if after.anonymous:
         return True
     tracking_soft_dirty = after.soft_dirty is not None and "sd" not in after.vmflags
-    return bool(after.shared_memory) and "sh" in after.vmflags and not tracking_soft_dirty
+    uffd_wp_armed = "uw" in after.vmflags
+    return bool(after.shared_memory) and "sh" in after.vmflags and not tracking_soft_dirty and not uffd_wp_armed
 
 
 def write_state(before: Snapshot, after: Snapshot, faults: int | None) -> str:
@@ -547,7 +548,9 @@ def summarize(observed: Observation) -> dict[str, object]:
 
 def uffd_protection(before: int, after: int) -> str:
     """'kept' when as many pages of the block carry the uffd bit after the call as before, 'lost' when
-    none does any more, else 'AFTER of BEFORE'."""
+    none does any more, else 'AFTER of BEFORE'; 'none protected' when none did before."""
+    if before == 0:
+        return "none protected"
     if after == before:
         return "kept"
     return "lost" if after == 0 else f"{after} of {before}"

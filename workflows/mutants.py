@@ -63,8 +63,13 @@ class Outcome:
     def killed(self) -> bool:
         return bool(self.killed_by)
 
+    def counts(self) -> dict[str, int]:
+        """Each rule that killed the mutant, with how many of its cases failed."""
+        return {rule: len(cases) for rule, cases in self.killed_by.items()}
+
 
 # The Debian source package and suite of each release a patch may name (workflows.build's default first).
+# sid carries one release at a time: --source 7.2 finds linux-source-7.2 there only until sid moves on.
 SOURCES = {
     "6.12": (build.DEFAULT_PACKAGE, build.DEFAULT_SUITE),
     "7.2": ("linux-source-7.2", "sid"),
@@ -171,8 +176,7 @@ class Measured:
 
     @classmethod
     def of(cls, outcome: Outcome, run: str, commit: str, finished: bool) -> Measured:
-        counts = {rule: len(cases) for rule, cases in outcome.killed_by.items()}
-        return cls(run, commit, finished, outcome.built, outcome.untested, outcome.explained, counts)
+        return cls(run, commit, finished, outcome.built, outcome.untested, outcome.explained, outcome.counts())
 
 
 def measured(runs: list[Path]) -> dict[str, Measured]:
@@ -418,7 +422,7 @@ def line(o: Outcome) -> str:
     proposal_rules = sorted({p.split(":")[0] for p in o.proposal_failures})
     proposal = f"; proposal FAIL: {', '.join(proposal_rules)}" if proposal_rules else "; proposal: all pass"
     verdict = "KILLED" if o.killed else "SURVIVED"
-    killers = killing_rules({rule: len(cases) for rule, cases in o.killed_by.items()})
+    killers = killing_rules(o.counts())
     return f"{o.name:32} {verdict:8} build {o.build_s:4.0f} s, run {o.run_s:4.0f} s; killed by: {killers}{proposal}"
 
 

@@ -142,3 +142,12 @@ def test_uffd_protection_reads_kept_lost_or_how_many() -> None:
     assert rulebook.uffd_protection(512, 512) == "kept"
     assert rulebook.uffd_protection(512, 0) == "lost"
     assert rulebook.uffd_protection(512, 256) == "256 of 512"
+
+
+def test_write_invariant_wants_a_fault_in_a_uffd_wp_armed_shared_vma() -> None:
+    before = Snapshot(vma="", pmd_kb=0, vmflags=(), first_pfn=100)
+    armed = Snapshot(
+        vma="", pmd_kb=2048, vmflags=("rd", "wr", "sh", "sd", "uw"), first_pfn=512, pmd_mapped=True, anonymous=False, shared_memory=True
+    )
+    assert rulebook.write_state(before, armed, 1) == "sound"  # vma_wants_writenotify(): userfaultfd_wp(vma)
+    assert rulebook.uffd_protection(0, 0) == "none protected"
