@@ -256,9 +256,17 @@ def docs_text(found: dict[str, Measured]) -> tuple[str, str]:
         grids = " ".join(grids_of(patch_file))
         rows.append(f"| {patch_file.stem} | {summary} | {source_of(patch_file)} | {grids} | {cells[0]} | {cells[1]} |")
     head = f"Kill rate: {rate} (runs {where}).{missing}"
+    untouched = unkilled_rules(found)
+    unkilled = f"Upstream rules no measured mutant has failed ({len(untouched)}): {', '.join(untouched)}." if untouched else ""
     measured_count = f"{len(patches) - len(unmeasured)} of the {len(patches)} mutants measured"
     readme = f"`make mutants` kill rate: {rate}; {measured_count} ([mutants.md](docs/mutants.md): the runs, each mutant's killing rules)."
-    return "\n".join([BEGIN, head, "", *rows, END]), "\n".join([BEGIN, readme, END])
+    return "\n".join([BEGIN, head, "", *rows, "", unkilled, END]), "\n".join([BEGIN, readme, END])
+
+
+def unkilled_rules(found: dict[str, Measured]) -> list[str]:
+    """The upstream rules with an expectation (no skip rule) that no mutant in FOUND failed, sorted."""
+    judged = {rule.id for rule in rulebook.load().rules if rule.skip is None and "upstream" in rule.specs}
+    return sorted(judged - {rule for m in found.values() for rule in m.killed_by})
 
 
 def write_docs(runs: list[Path]) -> int:

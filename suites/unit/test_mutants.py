@@ -140,3 +140,11 @@ def test_the_record_keeps_what_it_was_given_and_a_bad_one_names_the_fix(tmp_path
     with pytest.raises(UserError, match="restore it from git"):
         mutants.recorded(path)
     assert mutants.recorded(tmp_path / "absent.json") == {}
+
+
+def test_the_rules_no_mutant_failed_are_named() -> None:
+    everything = mutants.unkilled_rules({})
+    assert "C21" in everything and not any(rule.startswith("DOC.") for rule in everything)
+    killed = {"50": mutants.Measured("mutants-1", "abc", killed_by={"C21": 2})}
+    assert "C21" not in mutants.unkilled_rules(killed)
+    assert "A5.absent" not in everything  # a skip rule expects nothing to fail
