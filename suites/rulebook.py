@@ -490,8 +490,8 @@ def file_blocks_state(before: Snapshot, after: Snapshot, geometry: Geometry | No
 def writable_thp(after: Snapshot) -> bool:
     """Should a THP the call made be mapped writable: anonymous in a writable VMA (maybe_pmd_mkwrite()),
     or shared memory in a shared writable VMA that asks for no write notification (no soft-dirty
-    tracking: VM_SOFTDIRTY set or not tracked; not WP-armed by a userfaultfd: 'uw'); page cache otherwise is mapped with vm_page_prot,
-    read-only where the VMA is private or wants to hear of writes."""
+    tracking: VM_SOFTDIRTY set or not tracked; not WP-armed by a userfaultfd: 'uw'); other page
+    cache is mapped with vm_page_prot, read-only where the VMA is private or wants to hear of writes."""
     if "wr" not in after.vmflags:
         return False
     if after.anonymous:
