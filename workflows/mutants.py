@@ -72,6 +72,7 @@ class Outcome:
 # sid carries one release at a time: --source 7.2 finds linux-source-7.2 there only until sid moves on.
 SOURCES = {
     "6.12": (build.DEFAULT_PACKAGE, build.DEFAULT_SUITE),
+    "6.1": ("linux-source-6.1", "bookworm"),
     "7.2": ("linux-source-7.2", "sid"),
     "7.3": ("linux-source-7.3", "trixie-backports"),
 }
