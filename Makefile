@@ -25,8 +25,8 @@ BASE ?=
 HOST_PACKAGES := qemu-system-x86 qemu-system-arm kmod busybox-static udev debian-archive-keyring e2fsprogs
 # Building test kernels (make kernel, make mutants) also needs these.
 BUILD_PACKAGES := build-essential flex bison bc libelf-dev libssl-dev cpio xz-utils patch gcc-aarch64-linux-gnu
-# make check also drives the HTML report in a headless browser.
-CHECK_PACKAGES := chromium chromium-driver openssh-server
+# make check also drives the HTML report in a headless browser, and applies a patch (test_mutants).
+CHECK_PACKAGES := chromium chromium-driver openssh-server patch
 TOX_VENV := .venv-tox
 TOX := $(TOX_VENV)/bin/tox
 TOX_PIN := tox==4.67.15

@@ -10,7 +10,7 @@ from reports.exits import UserError
 from workflows import mutants
 
 
-@pytest.mark.parametrize("patch_file", sorted(mutants.MUTANTS.glob("*.patch")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("patch_file", mutants.patch_files(), ids=lambda p: p.stem)
 def test_each_mutant_names_known_grids(patch_file: Path) -> None:
     assert mutants.grids_of(patch_file)
 
@@ -25,7 +25,7 @@ def test_a_patch_without_grids_is_refused_with_the_fix(tmp_path: Path) -> None:
         mutants.grids_of(bare)
 
 
-@pytest.mark.parametrize("patch_file", sorted(mutants.MUTANTS.glob("*.patch")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("patch_file", mutants.patch_files(), ids=lambda p: p.stem)
 def test_each_mutant_names_a_known_source(patch_file: Path) -> None:
     assert mutants.source_of(patch_file) in mutants.SOURCES
 
@@ -94,7 +94,7 @@ def test_the_docs_table_takes_each_mutant_from_the_last_run_and_lists_every_patc
     )
     block, readme = mutants.docs_text(mutants.measured([first, second]))
     rows = [line for line in block.splitlines() if line[2:4].isdigit()]
-    assert len(rows) == len(list(mutants.MUTANTS.glob("*.patch")))
+    assert len(rows) == len(mutants.patch_files())
     assert "| A1 (1), A8 (1) | mutants-2 |" in block
     assert "survived: equivalent (below) | mutants-2 |" in block
     assert "1 of 2 mutants killed (50%), 1 of 1 not explained as equivalent" in readme
@@ -113,7 +113,7 @@ def test_the_docs_hold_a_generated_row_for_every_mutant() -> None:
         text = path.read_text()
         assert mutants.BEGIN in text and mutants.END in text, path
     table = mutants.DOCS[0].read_text()
-    for patch_file in mutants.MUTANTS.glob("*.patch"):
+    for patch_file in mutants.patch_files():
         assert f"| {patch_file.stem} |" in table, f"{patch_file.stem}: run python -m workflows.mutants --write-docs RUN ..."
 
 
@@ -148,3 +148,33 @@ def test_the_rules_no_mutant_failed_are_named() -> None:
     killed = {"50": mutants.Measured("mutants-1", "abc", killed_by={"C21": 2})}
     assert "C21" not in mutants.unkilled_rules(killed)
     assert "A5.absent" not in everything  # a skip rule expects nothing to fail
+
+
+def test_each_unmutated_rule_is_an_upstream_rule_no_mutant_failed() -> None:
+    reasons = mutants.unmutated()
+    assert reasons and all(reason for reason in reasons.values())
+    assert not set(reasons) - set(mutants.unkilled_rules({})), "unmutated.toml names a rule that is no upstream rule"
+    killed = set(reasons) - set(mutants.unkilled_rules(mutants.recorded()))
+    assert not killed, f"a mutant fails these, so unmutated.toml must not excuse them: {sorted(killed)}"
+
+
+def test_a_malformed_unmutated_file_is_a_one_line_error(tmp_path: Path) -> None:
+    path = tmp_path / "unmutated.toml"
+    path.write_text('[A19]\nwhy = "x"\n')
+    with pytest.raises(UserError, match="give each rule a table with a reason"):
+        mutants.unmutated(path)
+
+
+def test_an_interrupted_mutant_reverts_though_its_patch_file_changed(tmp_path: Path) -> None:
+    tree, patch_file = tmp_path / "tree", tmp_path / "01-x.patch"
+    (tree / "mm").mkdir(parents=True)
+    (tree / "mm" / "a.c").write_text("int a = 1;\n")
+    patch_file.write_text("Mutant: X\nGrids: blocks\n\n--- a/mm/a.c\n+++ b/mm/a.c\n@@ -1 +1 @@\n-int a = 1;\n+int a = 2;\n")
+    mutants.patch(tree, patch_file)
+    (tree / mutants.APPLIED).write_text(patch_file.read_text())
+    patch_file.write_text(patch_file.read_text().replace("a = 2", "a = 3"))  # edited while applied
+    mutants.restore(tree)
+    assert (tree / "mm" / "a.c").read_text() == "int a = 1;\n" and not (tree / mutants.APPLIED).exists()
+    (tree / mutants.APPLIED).write_text(patch_file.read_text())  # not applied: cannot revert
+    with pytest.raises(UserError, match="rebuild the tree"):
+        mutants.restore(tree)
