@@ -25,7 +25,7 @@ import sys
 import time
 import tomllib
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from reports.exits import Exit, Parser, UserError
@@ -86,8 +86,12 @@ def version_key(release: str) -> tuple[int, ...]:
 
 
 def patch_files() -> list[Path]:
-    """Every patch of suites/mutants/, in the order of its number (9 before 10)."""
-    return sorted(MUTANTS.glob("*.patch"), key=lambda p: (int(p.stem.split("-")[0]), p.stem))
+    """Every patch of suites/mutants/, in the order of its number (9 before 10); UserError for one without it."""
+    patches = list(MUTANTS.glob("*.patch"))
+    unnumbered = [p.name for p in patches if not p.stem.split("-")[0].isdigit()]
+    if unnumbered:
+        raise UserError(f"suites/mutants/{unnumbered[0]}: start its name with its number (NN-what-it-breaks.patch)")
+    return sorted(patches, key=lambda p: (int(p.stem.split("-")[0]), p.stem))
 
 
 def source_of(patch_file: Path) -> str:
@@ -123,10 +127,12 @@ def selection(grids: list[str]) -> str:
     return " or ".join(f"test_{grid}" for grid in grids)
 
 
-def patch(tree: Path, patch_file: Path, reverse: bool = False) -> None:
-    direction = "--reverse" if reverse else "--forward"
-    args = ["patch", "-p1", direction, "--silent", "--no-backup-if-mismatch", "-i", str(patch_file)]
-    proc = subprocess.run(args, cwd=tree, capture_output=True, text=True)
+def patch(tree: Path, patch_file: Path, reverse: bool = False, dry_run: bool = False) -> None:
+    # --forward in both directions: patch never asks (on the terminal) whether to apply the other way
+    args = ["patch", "-p1", "--forward", "--silent", "--no-backup-if-mismatch", "-i", str(patch_file)]
+    args += ["--reverse"] if reverse else []
+    args += ["--dry-run"] if dry_run else []
+    proc = subprocess.run(args, cwd=tree, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         detail = proc.stdout.strip() or proc.stderr.strip()
         raise UserError(f"{patch_file.name} does not apply to {tree} ({detail}); pass a linux-{source_of(patch_file)} tree")
@@ -136,15 +142,23 @@ def restore(tree: Path) -> None:
     """Undo a mutant left applied by an interrupted run, from the copy of its text kept in the tree
     (the patch file may have been edited since)."""
     marker = tree / APPLIED
-    if marker.exists():
+    if not marker.exists():
+        return
+    text = marker.read_text().strip()
+    applied = marker
+    if "\n" not in text and (MUTANTS / text).is_file():  # a marker of before 2026-12-03 holds the patch's name only
+        applied = MUTANTS / text
+    try:
+        patch(tree, applied, reverse=True)
+    except UserError:
         try:
-            patch(tree, marker, reverse=True)
+            patch(tree, applied, dry_run=True)  # it applies forward: the run was stopped after its revert
         except UserError:
             raise UserError(
                 f"{tree}: the mutant an interrupted run left applied ({marker}) does not revert; "
                 "rebuild the tree (delete it, then make kernel) or revert it by hand and delete that file"
             ) from None
-        marker.unlink()
+    marker.unlink()
 
 
 def run_suite(tree: Path, out: Path, select: str) -> tuple[Results, float]:
@@ -259,8 +273,15 @@ def kill_rate(outcomes: list[Measured]) -> str:
     return f"{killed} of {len(counted)} mutants killed ({rate:.0f}%), {killed} of {len(counted) - explained} not explained as equivalent"
 
 
+def with_explanations(found: dict[str, Measured]) -> dict[str, Measured]:
+    """FOUND with each survivor explained as survivors.toml explains it now (a reason added after its run counts)."""
+    reasons = survivor_reasons()
+    return {name: replace(m, explained=not m.killed and name in reasons) for name, m in found.items()}
+
+
 def docs_text(found: dict[str, Measured]) -> tuple[str, str]:
     """(docs/mutants.md's generated block, the README's) from FOUND; every patch gets a row."""
+    found = with_explanations(found)
     patches = patch_files()
     runs = sorted({(m.run, m.commit, m.finished) for name, m in found.items() if name in {p.stem for p in patches}})
     where = "; ".join(f"{run} at {commit}{'' if finished else ' (interrupted)'}" for run, commit, finished in runs)
@@ -293,12 +314,20 @@ def docs_text(found: dict[str, Measured]) -> tuple[str, str]:
     return "\n".join([BEGIN, head, "", *rows, "", unkilled, END]), "\n".join([BEGIN, readme, END])
 
 
+def survivor_reasons() -> dict[str, dict[str, str]]:
+    """survivors.toml: each equivalent mutant's [NAME] with its reason."""
+    try:
+        return tomllib.loads(SURVIVORS.read_text()) if SURVIVORS.exists() else {}
+    except tomllib.TOMLDecodeError as error:
+        raise UserError(f"{SURVIVORS.relative_to(REPO)}: {error}; restore it from git") from None
+
+
 def unmutated(path: Path = UNMUTATED) -> dict[str, str]:
     """Each rule of PATH with its reason (`[RULE]` and `reason = "..."`); UserError naming the fix if malformed."""
     try:
         table = tomllib.loads(path.read_text()) if path.exists() else {}
         return {rule: " ".join(entry["reason"].split()) for rule, entry in table.items()}
-    except (tomllib.TOMLDecodeError, TypeError, KeyError) as error:
+    except (tomllib.TOMLDecodeError, TypeError, KeyError, AttributeError) as error:
         shown = path.relative_to(REPO) if path.is_relative_to(REPO) else path
         raise UserError(f"{shown}: {error}; give each rule a table with a reason string") from None
 
@@ -312,7 +341,7 @@ def unkilled_rules(found: dict[str, Measured]) -> list[str]:
 def write_docs(runs: list[Path]) -> int:
     """Add RUNS' outcomes to suites/mutants/measured.json (each mutant from the last run that ran it),
     then write the generated blocks into docs/mutants.md and the README, between BEGIN and END."""
-    found = {**recorded(), **measured(runs)}
+    found = with_explanations({**recorded(), **measured(runs)})
     blocks = docs_text(found)
     for path in DOCS:
         text = path.read_text()
@@ -383,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"no mutant of {MUTANTS} is for {release} ({tree}); pass --source with a release of {sorted(SOURCES)}")
         selects = {p.stem: args.select if args.select is not None else selection(grids_of(p)) for p in patches}
         baseline_select = args.select if args.select is not None else selection(sorted({g for p in patches for g in grids_of(p)}))
-        reasons = tomllib.loads(SURVIVORS.read_text()) if SURVIVORS.exists() else {}
+        reasons = survivor_reasons()
         if args.out.exists() and any(args.out.iterdir()):
             raise UserError(f"{args.out} already holds results; pass a new --out")
         args.out.mkdir(parents=True, exist_ok=True)
@@ -419,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
                     compare(baseline, ran, outcome)
                     outcome.untested = all(case_class is CaseClass.SKIP for case_class, _, _ in ran.values())
             finally:
-                patch(tree, patch_file, reverse=True)
+                patch(tree, tree / APPLIED, reverse=True)  # the text applied, though the file be edited since
                 (tree / APPLIED).unlink()
             if outcome.untested:
                 outcome.reason = "no case of its grids ran on this tree: each SKIPped (a kernel option the test kernel lacks?)"

@@ -160,9 +160,10 @@ def test_each_unmutated_rule_is_an_upstream_rule_no_mutant_failed() -> None:
 
 def test_a_malformed_unmutated_file_is_a_one_line_error(tmp_path: Path) -> None:
     path = tmp_path / "unmutated.toml"
-    path.write_text('[A19]\nwhy = "x"\n')
-    with pytest.raises(UserError, match="give each rule a table with a reason"):
-        mutants.unmutated(path)
+    for text in ('[A19]\nwhy = "x"\n', "[A19]\nreason = 3\n", 'A19 = "x"\n'):
+        path.write_text(text)
+        with pytest.raises(UserError, match="give each rule a table with a reason"):
+            mutants.unmutated(path)
 
 
 def test_an_interrupted_mutant_reverts_though_its_patch_file_changed(tmp_path: Path) -> None:
@@ -175,6 +176,29 @@ def test_an_interrupted_mutant_reverts_though_its_patch_file_changed(tmp_path: P
     patch_file.write_text(patch_file.read_text().replace("a = 2", "a = 3"))  # edited while applied
     mutants.restore(tree)
     assert (tree / "mm" / "a.c").read_text() == "int a = 1;\n" and not (tree / mutants.APPLIED).exists()
-    (tree / mutants.APPLIED).write_text(patch_file.read_text())  # not applied: cannot revert
+    (tree / mutants.APPLIED).write_text(patch_file.read_text())  # stopped after its revert: nothing to undo
+    mutants.restore(tree)
+    assert (tree / "mm" / "a.c").read_text() == "int a = 1;\n" and not (tree / mutants.APPLIED).exists()
+    (tree / "mm" / "a.c").write_text("int a = 5;\n")  # neither reverts nor applies
+    (tree / mutants.APPLIED).write_text(patch_file.read_text())
     with pytest.raises(UserError, match="rebuild the tree"):
         mutants.restore(tree)
+
+
+def test_a_patch_without_its_number_is_a_one_line_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "12-b.patch").write_text("")
+    (tmp_path / "9-a.patch").write_text("")
+    monkeypatch.setattr(mutants, "MUTANTS", tmp_path)
+    assert [p.name for p in mutants.patch_files()] == ["9-a.patch", "12-b.patch"]
+    (tmp_path / "x-c.patch").write_text("")
+    with pytest.raises(UserError, match="start its name with its number"):
+        mutants.patch_files()
+
+
+def test_a_survivor_explained_after_its_run_counts_as_explained() -> None:
+    found = {
+        "01-nohugepage-ignored": mutants.Measured("mutants-1", "abc", explained=False),
+        "02-proposal-never-refused": mutants.Measured("mutants-1", "abc", killed_by={"A1": 2}),
+    }
+    now = mutants.with_explanations(found)
+    assert now["01-nohugepage-ignored"].explained and not now["02-proposal-never-refused"].explained
