@@ -25,6 +25,7 @@ import sys
 import time
 import tomllib
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -177,8 +178,14 @@ def classes(results: Results) -> dict[str, tuple[CaseClass, str | None, str]]:
 
 
 def compare(
-    baseline: dict[str, tuple[CaseClass, str | None, str]], mutant: dict[str, tuple[CaseClass, str | None, str]], outcome: Outcome
+    baseline: Mapping[str, tuple[CaseClass, str | None, str]], mutant: Mapping[str, tuple[CaseClass, str | None, str]], outcome: Outcome
 ) -> None:
+    unseen = [case_id for case_id, (_, _, spec) in mutant.items() if spec != "proposal" and case_id not in baseline]
+    if unseen:  # else a kill there would pass for a survivor
+        raise UserError(
+            f"the baseline has no result for {len(unseen)} of {outcome.name}'s cases (e.g. {unseen[0]}); "
+            "reuse the baseline of a run of its grids (--baseline RUN/baseline), or run without --baseline"
+        )
     killed: dict[str, list[str]] = defaultdict(list)
     for case_id, (case_class, rule, spec) in mutant.items():
         if spec == "proposal":

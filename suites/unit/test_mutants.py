@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from reports.exits import UserError
+from reports.record import CaseClass
 from workflows import mutants
 
 
@@ -202,3 +203,16 @@ def test_a_survivor_explained_after_its_run_counts_as_explained() -> None:
     }
     now = mutants.with_explanations(found)
     assert now["01-nohugepage-ignored"].explained and not now["02-proposal-never-refused"].explained
+
+
+def test_a_case_that_passes_on_the_baseline_and_fails_on_the_mutant_kills_it() -> None:
+    baseline = {"a": (CaseClass.PASS, "A1", "upstream"), "b": (CaseClass.PASS, "A2", "upstream")}
+    outcome = mutants.Outcome("02-x", "X")
+    mutants.compare(baseline, {"a": (CaseClass.REGRESSION, "A1", "upstream"), "b": (CaseClass.PASS, "A2", "upstream")}, outcome)
+    assert outcome.killed_by == {"A1": ["a"]}
+
+
+def test_a_reused_baseline_without_the_mutants_cases_is_a_one_line_error() -> None:
+    baseline = {"a": (CaseClass.PASS, "A1", "upstream")}
+    with pytest.raises(UserError, match="the baseline has no result for 1 of 02-x's cases"):
+        mutants.compare(baseline, {"c": (CaseClass.REGRESSION, "C1", "upstream")}, mutants.Outcome("02-x", "X"))
