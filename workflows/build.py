@@ -34,7 +34,15 @@ COMMAND = commands.command("workflows.build")
 # Options a fragment asks for that a kernel may not offer at all (renamed or merged upstream);
 # their absence is reported, never fatal. ZRAM_BACKEND_LZO exists from 6.12 only; READ_ONLY_THP_FOR_FS
 # is gone from 7.2 (e4df0f37bd95), where every regular file may collapse; USERFAULTFD_RWP is new in 7.3.
-OPTIONAL = {"ZRAM_BACKEND_LZO", "HAVE_ARCH_USERFAULTFD_WP", "PTE_MARKER_UFFD_WP", "MEMFD_CREATE", "READ_ONLY_THP_FOR_FS", "USERFAULTFD_RWP"}
+OPTIONAL = {
+    "X86_PMEM_LEGACY",  # x86 only
+    "ZRAM_BACKEND_LZO",
+    "HAVE_ARCH_USERFAULTFD_WP",
+    "PTE_MARKER_UFFD_WP",
+    "MEMFD_CREATE",
+    "READ_ONLY_THP_FOR_FS",
+    "USERFAULTFD_RWP",
+}
 DEFAULT_PAGE_KB = 4  # every architecture's default; others are fixtures.arch's Arch.page_sizes
 
 
