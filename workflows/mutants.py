@@ -348,7 +348,7 @@ def unkilled_rules(found: dict[str, Measured]) -> list[str]:
 def write_docs(runs: list[Path]) -> int:
     """Add RUNS' outcomes to suites/mutants/measured.json (each mutant from the last run that ran it),
     then write the generated blocks into docs/mutants.md and the README, between BEGIN and END."""
-    found = with_explanations({**recorded(), **measured(runs)})
+    found = {**recorded(), **measured(runs)}  # as the runs found them; docs_text() reads today's survivors.toml
     blocks = docs_text(found)
     for path in DOCS:
         text = path.read_text()
